@@ -588,6 +588,13 @@ static int union_rename(LsInstance *inst, const char *oldpath, const char *newpa
                 return -ENAMETOOLONG;
         if (union_name_hidden(nname))
                 return -EINVAL;
+        {
+                UnionStack pstack; /* the target's parent must be a directory */
+
+                r = union_dircache_get(u, parent, &pstack);
+                if (r < 0)
+                        return r;
+        }
         r = union_lookup(u, oldpath, &old);
         if (r < 0)
                 return r;

@@ -45,12 +45,18 @@ __attribute__((format(printf, 3, 4))) static int fail(Parse *p, const char *key,
         return -EINVAL;
 }
 
+/* Key paths are short (bounded by the schema and array sizes); a longer one
+ * is cut, which only shortens an error message. */
 static void key_join(char *buf, size_t size, const char *parent, const char *key)
 {
+        int n;
+
         if (parent && *parent)
-                snprintf(buf, size, "%s.%s", parent, key);
+                n = snprintf(buf, size, "%s.%s", parent, key);
         else
-                snprintf(buf, size, "%s", key);
+                n = snprintf(buf, size, "%s", key);
+        if (n < 0)
+                buf[0] = '\0';
 }
 
 /* Refuses keys not in allowed (NULL-terminated). */

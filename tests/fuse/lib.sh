@@ -138,7 +138,7 @@ t_init() {
 
 # t_mount NAME BRANCH:rw [BRANCH:ro...]: mounts the branches (directories
 # under $T_ROOT, prepared by the caller) and sets MNT. Danaus mode: the pool
-# "<test>-<NAME>" with mount point $T_DIR/mnt-NAME, started with danaus_start
+# "<test>_<NAME>" with mount point $T_DIR/mnt-NAME, started with danaus_start
 # (so one t_mount at a time; t_umount before the next). MNT_KIND is
 # danaus, plain (reference, one branch) or overlay (reference, union).
 t_mount() {
@@ -146,7 +146,8 @@ t_mount() {
         if ! t_ref_mode; then
                 MNT=$T_DIR/mnt-$name
                 mkdir -p "$MNT"
-                write_pool "$T_DIR/$name.json" "${T_NAME#test-}-$name" "$T_ROOT" "$MNT" "$@"
+                local pool="${T_NAME#test-}_$name"
+                write_pool "$T_DIR/$name.json" "${pool//[^A-Za-z0-9_.]/_}" "$T_ROOT" "$MNT" "$@"
                 danaus_start "$T_DIR/$name.json"
                 MNT_KIND=danaus
                 return

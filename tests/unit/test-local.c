@@ -33,7 +33,9 @@ static void write_file(const char *path, const char *text, mode_t mode)
 
 static void at(char *buf, const char *dir, const char *name)
 {
-        snprintf(buf, PATH_MAX, "%s/%s", dir, name);
+        int n = snprintf(buf, PATH_MAX, "%s/%s", dir, name);
+
+        ck_assert(n > 0 && n < PATH_MAX);
 }
 
 /* root/: file, dir/, inlink -> file, abs -> OUTSIDE, rel -> ../outside,

@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * FUSE Front: the session of one mount, INIT, and the namespace operations
+ * (lookup, attributes, entries, rename, xattrs). File handles are in
+ * fuse-file.c, directory handles in fuse-dir.c.
+ *
+ * Node ids are Node pointers and fh values handle pointers: only the kernel
+ * hands them back, and it is trusted (the shared-memory path uses checked
+ * handles instead).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuse-front-private.h"
+#include "util/log.h"
+
+int front_path(FuseFront *f, fuse_ino_t ino, char path[PATH_MAX])
+{
+        return node_path(front_node(f, ino), path);
+}
+
+int front_child_path(FuseFront *f, fuse_ino_t parent, const char *name, char path[PATH_MAX],
+                     unsigned *seqp)
+{
+        /* The kernel never sends "." or ".." (no export support), but a path
+         * holding them would not be normalised: refuse, don't trust. */
+        if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+                return -EINVAL;
+        return node_child_path(f->nodes, front_node(f, parent), name, path, seqp);
+}
+
+int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX],
+                unsigned seq, const struct stat *st, struct fuse_entry_param *e)
+{
+        Node *n = NULL;
+        int r, tries;
+
+        for (tries = 0;; tries++) {
+                r = node_table_lookup(f->nodes, st, path, tries < 8 ? seq : NODE_SEQ_ANY, &n);
+                if (r != -EAGAIN)
+                        break;
+                r = node_child_path(f->nodes, parent, name, path, &seq);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        *e = (struct fuse_entry_param){
+                .ino = node_table_id(f->nodes, n),
+                .attr = *st,
+                .attr_timeout = f->cache.attr_timeout,
+                .entry_timeout = f->cache.entry_timeout,
+        };
+        return 0;
+}
+
+void front_reply_entry(fuse_req_t req, FuseFront *f, const struct fuse_entry_param *e)
+{
+        /* The kernel counts a lookup only for a reply it received. */
+        if (fuse_reply_entry(req, e) < 0)
+                node_table_forget(f->nodes, front_node(f, e->ino), 1);
+}
+
+/* After an operation created path: its attributes, its node, the reply. */
+static void reply_new_entry(fuse_req_t req, FuseFront *f, fuse_ino_t parent, const char *name,
+                            char path[PATH_MAX], unsigned seq)
+{
+        struct fuse_entry_param e;
+        struct stat st;
+        int r;
+
+        r = f->ops->getattr(f->inst, path, &st);
+        if (r >= 0)
+                r = front_enter(f, front_node(f, parent), name, path, seq, &st, &e);
+        if (r < 0)
+                reply_err(req, r);
+        else
+                front_reply_entry(req, f, &e);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+        FuseFront *f = userdata;
+
+        /* Write data arrives in memory: splicing every request through a
+         * pipe costs more than it saves at our request sizes. */
+        conn->want &= ~FUSE_CAP_SPLICE_READ;
+        /* Let the kernel clear set-user-ID bits on write/chown/truncate: the
+         * backend writes as root, which would keep them. */
+        conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+        if (f->cache.splice_read)
+                conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+        if (f->cache.cache_symlinks)
+                conn->want |= conn->capable & FUSE_CAP_CACHE_SYMLINKS;
+        if (f->cache.writeback_cache && !f->read_only)
+                conn->want |= conn->capable & FUSE_CAP_WRITEBACK_CACHE;
+        conn->want |= conn->capable & (FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_ASYNC_READ);
+        conn->time_gran = 1;
+        log_debug("%s: FUSE protocol %u.%u, capable 0x%x, want 0x%x, max_write %u", f->mountpoint,
+                  conn->proto_major, conn->proto_minor, conn->capable, conn->want,
+                  conn->max_write);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        FuseFront *f = req_front(req);
+        struct fuse_entry_param e;
+        char path[PATH_MAX];
+        struct stat st;
+        unsigned seq;
+        int r;
+
+        r = front_child_path(f, parent, name, path, &seq);
+        if (r >= 0)
+                r = f->ops->getattr(f->inst, path, &st);
+        if (r == -ENOENT && f->cache.negative_timeout > 0) {
+                /* ino 0: "no such name", cached for entry_timeout */
+                e = (struct fuse_entry_param){ .entry_timeout = f->cache.negative_timeout };
+                fuse_reply_entry(req, &e);
+                return;
+        }
+        if (r >= 0)
+                r = front_enter(f, front_node(f, parent), name, path, seq, &st, &e);
+        if (r < 0)
+                reply_err(req, r);
+        else
+                front_reply_entry(req, f, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+        FuseFront *f = req_front(req);
+
+        node_table_forget(f->nodes, front_node(f, ino), nlookup);
+        fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+        FuseFront *f = req_front(req);
+        size_t i;
+
+        for (i = 0; i < count; i++)
+                node_table_forget(f->nodes, front_node(f, forgets[i].ino), forgets[i].nlookup);
+        fuse_reply_none(req);
+}
+
+static int fstat_fn(NodeFile *nf, void *st)
+{
+        LsFile *file = ((FrontFile *)nf)->file;
+
+        return file->inst->ops->fstat(file, st);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        FuseFront *f = req_front(req);
+        char path[PATH_MAX];
+        struct stat st;
+        int r;
+
+        if (fi) {
+                r = f->ops->fstat(fi_file(fi), &st);
+        } else {
+                r = front_path(f, ino, path);
+                if (r >= 0)
+                        r = f->ops->getattr(f->inst, path, &st);
+                else
+                        /* fstat(2) of a file open but unlinked comes without
+                         * a handle: ask one of its open files. */
+                        r = node_file_call(front_node(f, ino), fstat_fn, &st);
+        }
+        if (r < 0)
+                reply_err(req, r);
+        else
+                fuse_reply_attr(req, &st, f->cache.attr_timeout);
+}
+
+static struct timespec set_time(int to_set, int set, int now, const struct timespec *ts)
+{
+        if (to_set & now)
+                return (struct timespec){ .tv_nsec = UTIME_NOW };
+        if (to_set & set)
+                return *ts;
+        return (struct timespec){ .tv_nsec = UTIME_OMIT };
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+        FuseFront *f = req_front(req);
+        LsFile *file = fi ? fi_file(fi) : NULL;
+        char path[PATH_MAX];
+        struct stat st;
+        int r, r_path;
+
+        /* An open file that lost its last name can still be truncated and
+         * stat'ed through its handle; the rest needs a name. */
+        r_path = front_path(f, ino, path);
+        r = 0;
+        if (to_set & FUSE_SET_ATTR_MODE)
+                r = r_path < 0 ? r_path : f->ops->chmod(f->inst, path, attr->st_mode & 07777);
+        if (r >= 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+                uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+                gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+                r = r_path < 0 ? r_path : f->ops->chown(f->inst, path, uid, gid);
+        }
+        if (r >= 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+                if (file)
+                        r = f->ops->ftruncate(file, attr->st_size);
+                else
+                        r = r_path < 0 ? r_path : f->ops->truncate(f->inst, path, attr->st_size);
+        }
+        if (r >= 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                                 FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
+                struct timespec ts[2] = {
+                        set_time(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW,
+                                 &attr->st_atim),
+                        set_time(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW,
+                                 &attr->st_mtim),
+                };
+
+                r = r_path < 0 ? r_path : f->ops->utimens(f->inst, path, ts);
+        }
+        if (r >= 0) {
+                /* By name when there is one: after a union copy-up the handle
+                 * may still be the lower file, the name shows the change. */
+                if (r_path >= 0)
+                        r = f->ops->getattr(f->inst, path, &st);
+                else if (file)
+                        r = f->ops->fstat(file, &st);
+                else
+                        r = node_file_call(front_node(f, ino), fstat_fn, &st);
+        }
+        if (r < 0)
+                reply_err(req, r);
+        else
+                fuse_reply_attr(req, &st, f->cache.attr_timeout);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+        FuseFront *f = req_front(req);
+        char path[PATH_MAX], target[PATH_MAX + 1];
+        ssize_t n;
+
+        n = front_path(f, ino, path);
+        if (n >= 0)
+                n = f->ops->readlink(f->inst, path, target, PATH_MAX);
+        if (n < 0) {
+                reply_err(req, (int)n);
+                return;
+        }
+        target[n] = '\0';
+        fuse_reply_readlink(req, target);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                     dev_t rdev)
+{
+        FuseFront *f = req_front(req);
+        LsCred cred = req_cred(req);
+        char path[PATH_MAX];
+        unsigned seq;
+        int r;
+
+        r = front_child_path(f, parent, name, path, &seq);
+        if (r >= 0)
+                r = f->ops->mknod(f->inst, path, mode, rdev, &cred);
+        if (r < 0)
+                reply_err(req, r);
+        else
+                reply_new_entry(req, f, parent, name, path, seq);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+        FuseFront *f = req_front(req);
+        LsCred cred = req_cred(req);
+        char path[PATH_MAX];
+        unsigned seq;
+        int r;
+
+        r = front_child_path(f, parent, name, path, &seq);
+        if (r >= 0)
+                r = f->ops->mkdir(f->inst, path, mode, &cred);
+        if (r < 0)
+                reply_err(req, r);
+        else
+                reply_new_entry(req, f, parent, name, path, seq);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+        FuseFront *f = req_front(req);
+        LsCred cred = req_cred(req);
+        char path[PATH_MAX];
+        unsigned seq;
+        int r;
+
+        r = front_child_path(f, parent, name, path, &seq);
+        if (r >= 0)
+                r = f->ops->symlink(f->inst, target, path, &cred);
+        if (r < 0)
+                reply_err(req, r);
+        else
+                reply_new_entry(req, f, parent, name, path, seq);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+        FuseFront *f = req_front(req);
+        char oldpath[PATH_MAX], path[PATH_MAX];
+        unsigned seq;
+        int r;
+
+        r = front_path(f, ino, oldpath);
+        if (r >= 0)
+                r = front_child_path(f, newparent, newname, path, &seq);
+        if (r >= 0)
+                r = f->ops->link(f->inst, oldpath, path);
+        if (r < 0)
+                reply_err(req, r);
+        else
+                reply_new_entry(req, f, newparent, newname, path, seq);
+}
+
+/* unlink and rmdir: the node forgets the name the entry had. */
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+        FuseFront *f = req_front(req);
+        char path[PATH_MAX];
+        struct stat st;
+        unsigned seq;
+        bool known;
+        int r;
+
+        r = front_child_path(f, parent, name, path, &seq);
+        if (r < 0) {
+                reply_err(req, r);
+                return;
+        }
+        /* The kernel does not say which node the name belonged to. */
+        known = f->ops->getattr(f->inst, path, &st) >= 0;
+        r = dir ? f->ops->rmdir(f->inst, path) : f->ops->unlink(f->inst, path);
+        if (r >= 0 && known)
+                node_table_unlinked(f->nodes, &st, path);
+        reply_err(req, r);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        remove_entry(req, parent, name, false);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        remove_entry(req, parent, name, true);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+        FuseFront *f = req_front(req);
+        char oldpath[PATH_MAX], newpath[PATH_MAX];
+        struct stat src, dst;
+        NodeRename rn = { .oldpath = oldpath, .newpath = newpath, .src = &src, .flags = flags };
+        unsigned seq;
+        int r;
+
+        r = front_child_path(f, parent, name, oldpath, &seq);
+        if (r >= 0)
+                r = front_child_path(f, newparent, newname, newpath, &seq);
+        if (r >= 0)
+                r = f->ops->getattr(f->inst, oldpath, &src);
+        if (r < 0) {
+                reply_err(req, r);
+                return;
+        }
+        /* What the new name held, so its node can drop that name. */
+        if (f->ops->getattr(f->inst, newpath, &dst) >= 0)
+                rn.dst = &dst;
+        node_table_rename_begin(f->nodes, &rn);
+        r = f->ops->rename(f->inst, oldpath, newpath, flags);
+        node_table_rename_end(f->nodes, &rn, r >= 0);
+        reply_err(req, r);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+        FuseFront *f = req_front(req);
+        char path[PATH_MAX];
+        struct statvfs st;
+        int r;
+
+        /* An unlinked file still lives on the filesystem of the root. */
+        if (front_path(f, ino, path) < 0)
+                path[0] = '\0';
+        r = f->ops->statfs(f->inst, path, &st);
+        if (r < 0)
+                reply_err(req, r);
+        else
+                fuse_reply_statfs(req, &st);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+        FuseFront *f = req_front(req);
+        char path[PATH_MAX];
+        int r;
+
+        r = front_path(f, ino, path);
+        if (r >= 0)
+                r = f->ops->setxattr(f->inst, path, name, value, size, flags);
+        reply_err(req, r);
+}
+
+/* getxattr (name set) and listxattr: size 0 asks for the size. */
+static void reply_xattr_value(fuse_req_t req, FuseFront *f, fuse_ino_t ino, const char *name,
+                              size_t size)
+{
+        char path[PATH_MAX];
+        char *buf = NULL;
+        ssize_t n;
+
+        n = front_path(f, ino, path);
+        if (n >= 0 && size > 0 && !(buf = malloc(size)))
+                n = -ENOMEM;
+        if (n >= 0)
+                n = name ? f->ops->getxattr(f->inst, path, name, buf, size)
+                         : f->ops->listxattr(f->inst, path, buf, size);
+        if (n < 0)
+                reply_err(req, (int)n);
+        else if (size == 0)
+                fuse_reply_xattr(req, (size_t)n);
+        else
+                fuse_reply_buf(req, buf, (size_t)n);
+        free(buf);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+        reply_xattr_value(req, req_front(req), ino, name, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+        reply_xattr_value(req, req_front(req), ino, NULL, size);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+        FuseFront *f = req_front(req);
+        char path[PATH_MAX];
+        int r;
+
+        r = front_path(f, ino, path);
+        if (r >= 0)
+                r = f->ops->removexattr(f->inst, path, name);
+        reply_err(req, r);
+}
+
+static void front_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+        char line[900];
+        size_t n;
+
+        if (level >= FUSE_LOG_DEBUG && !log_get_debug())
+                return;
+        vsnprintf(line, sizeof(line), fmt, ap);
+        n = strlen(line);
+        while (n > 0 && line[n - 1] == '\n')
+                line[--n] = '\0';
+        /* libfuse levels are syslog's */
+        log_emit(level <= FUSE_LOG_ERR ? LOG_ERR : (int)level, "libfuse: %s", line);
+}
+
+void front_setup_logging(void)
+{
+        fuse_set_log_func(front_log);
+}
+
+int front_new(const FrontParams *p, FuseFront **frontp)
+{
+        struct fuse_lowlevel_ops ops = {
+                .init = op_init,
+                .lookup = op_lookup,
+                .forget = op_forget,
+                .forget_multi = op_forget_multi,
+                .getattr = op_getattr,
+                .setattr = op_setattr,
+                .readlink = op_readlink,
+                .mknod = op_mknod,
+                .mkdir = op_mkdir,
+                .unlink = op_unlink,
+                .rmdir = op_rmdir,
+                .symlink = op_symlink,
+                .rename = op_rename,
+                .link = op_link,
+                .statfs = op_statfs,
+                .setxattr = op_setxattr,
+                .getxattr = op_getxattr,
+                .listxattr = op_listxattr,
+                .removexattr = op_removexattr,
+        };
+        struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+        char fsname[128];
+        char *opts = NULL;
+        FuseFront *f;
+        int r;
+
+        front_file_ops(&ops);
+        front_dir_ops(&ops);
+        f = calloc(1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        f->inst = p->inst;
+        f->ops = p->inst->ops;
+        f->cache = p->cache;
+        f->read_only = p->read_only;
+        f->mountpoint = strdup(p->mountpoint);
+        r = f->mountpoint ? node_table_new(&f->nodes) : -ENOMEM;
+        if (r < 0)
+                goto fail;
+
+        /* Shown in /proc/mounts as "danaus:<pool> <mp> fuse.danaus"; the
+         * kernel checks modes, owners and groups (default_permissions) for
+         * every user of the pool (allow_other). */
+        snprintf(fsname, sizeof(fsname), "fsname=danaus:%s", p->pool);
+        if (fuse_opt_add_opt_escaped(&opts, fsname) < 0 ||
+            fuse_opt_add_opt(&opts, "subtype=danaus,allow_other,default_permissions") < 0 ||
+            (p->read_only && fuse_opt_add_opt(&opts, "ro") < 0) ||
+            fuse_opt_add_arg(&args, "danaus-fsd") < 0 || fuse_opt_add_arg(&args, "-o") < 0 ||
+            fuse_opt_add_arg(&args, opts) < 0 ||
+            (p->debug >= 2 && fuse_opt_add_arg(&args, "-d") < 0)) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        f->se = fuse_session_new(&args, &ops, sizeof(ops), f);
+        if (!f->se) {
+                r = -EINVAL; /* libfuse logged why */
+                goto fail;
+        }
+        if (fuse_session_mount(f->se, f->mountpoint) != 0) {
+                r = -EIO; /* libfuse logged why */
+                goto fail;
+        }
+        f->mounted = true;
+        fuse_opt_free_args(&args);
+        free(opts);
+        *frontp = f;
+        return 0;
+fail:
+        fuse_opt_free_args(&args);
+        free(opts);
+        front_free(f);
+        return r;
+}
+
+int front_run(FuseFront *f)
+{
+        struct fuse_loop_config *lc;
+        int r;
+
+        lc = fuse_loop_cfg_create();
+        if (!lc)
+                return -ENOMEM;
+        /* One /dev/fuse fd per worker: requests spread over the threads
+         * instead of waking all of them on one fd. */
+        fuse_loop_cfg_set_clone_fd(lc, 1);
+        fuse_loop_cfg_set_max_threads(lc, f->cache.max_threads);
+        fuse_loop_cfg_set_idle_threads(lc, f->cache.max_idle_threads);
+        r = fuse_session_loop_mt(f->se, lc);
+        fuse_loop_cfg_destroy(lc);
+        /* The mount going away (ENODEV) ends the loop with 0. */
+        return r > 0 ? -r : r;
+}
+
+FuseFront *front_free(FuseFront *f)
+{
+        if (!f)
+                return NULL;
+        if (f->se) {
+                /* A no-op when the mount is gone already (the fd reports
+                 * POLLERR); unmounts when the loop ended for another reason. */
+                if (f->mounted)
+                        fuse_session_unmount(f->se);
+                fuse_session_destroy(f->se);
+        }
+        node_table_free(f->nodes);
+        free(f->mountpoint);
+        free(f);
+        return NULL;
+}
+
+size_t front_n_nodes(FuseFront *f)
+{
+        return node_table_count(f->nodes);
+}
+
+size_t front_n_open(FuseFront *f)
+{
+        return atomic_load_explicit(&f->n_open, memory_order_relaxed);
+}

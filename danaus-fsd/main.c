@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * danaus-fsd: the filesystem service of one pool. Reads the pool definition,
+ * mounts every filesystem of the table and serves it until SIGTERM/SIGINT or
+ * until the last mount is unmounted from outside; both end with status 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "danaus-config.h"
+#include "fstable.h"
+#include "fuse-front.h"
+#include "util/config.h"
+#include "util/log.h"
+
+/* A serving thread tells main that its mount went away. */
+#define SIG_MOUNT_GONE SIGUSR1
+
+static void usage(FILE *out)
+{
+        fprintf(out, "Usage: danaus-fsd --config FILE [-d|--debug] [--help] [--version]\n"
+                     "Serves the filesystems of one Danaus pool in the foreground.\n"
+                     "  -c, --config FILE  the pool definition (JSON)\n"
+                     "  -d, --debug        debug logs; twice: also libfuse's request dump\n"
+                     "  -h, --help         this text\n"
+                     "  -V, --version      the version\n");
+}
+
+/* Waits for signals; returns when the service should end. */
+static void serve(FsTable *t, const sigset_t *set)
+{
+        for (;;) {
+                siginfo_t si;
+                int sig = sigwaitinfo(set, &si);
+
+                if (sig < 0)
+                        continue; /* EINTR */
+                if (sig == SIG_MOUNT_GONE) {
+                        if (fstable_reap(t) == 0) {
+                                log_info("the last mount is gone, exiting");
+                                return;
+                        }
+                        continue;
+                }
+                log_info("%s received, unmounting", strsignal(sig));
+                fstable_stop(t);
+                return;
+        }
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "debug", no_argument, NULL, 'd' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        const char *config = NULL;
+        PoolConfig *cfg = NULL;
+        FsTable *t = NULL;
+        char err[512];
+        sigset_t set;
+        int c, debug = 0, r;
+
+        while ((c = getopt_long(argc, argv, "c:dhV", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'd':
+                        debug++;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'V':
+                        printf("danaus-fsd %s\n", DANAUS_VERSION);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (!config || optind < argc) {
+                usage(stderr);
+                return 2;
+        }
+
+        err[0] = '\0';
+        r = pool_config_load(config, &cfg, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "danaus-fsd: %s: %s\n", config, err[0] ? err : strerror(-r));
+                return 1;
+        }
+        log_set_identity("danaus-fsd", cfg->pool);
+        log_set_debug(debug > 0);
+        front_setup_logging();
+
+        /* Blocked here, before any thread exists, so every thread inherits
+         * the mask and only sigwaitinfo() below ever takes them. */
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        sigaddset(&set, SIG_MOUNT_GONE);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        FsTableParams params = {
+                .cfg = cfg,
+                .debug = debug,
+                .cache = FRONT_CACHE_DEFAULT,
+                .waiter = pthread_self(),
+                .notify_sig = SIG_MOUNT_GONE,
+        };
+        err[0] = '\0';
+        r = fstable_new(&params, &t, err, sizeof(err));
+        if (r < 0) {
+                /* Same one-line form as a bad definition: the operator looks
+                 * at the same file either way. */
+                fprintf(stderr, "danaus-fsd: %s: %s\n", config, err[0] ? err : strerror(-r));
+                pool_config_free(cfg);
+                return 1;
+        }
+        log_info("pool %s: serving %zu mount%s", cfg->pool, cfg->n_mounts,
+                 cfg->n_mounts == 1 ? "" : "s");
+        serve(t, &set);
+        fstable_free(t);
+        pool_config_free(cfg);
+        return 0;
+}

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Mount Utilities: stale FUSE mounts, mountinfo, unmounting.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "mount-util.h"
+#include "util/log.h"
+
+/* Undoes mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape(char *s)
+{
+        char *o = s;
+
+        for (; *s; s++) {
+                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+                    s[3] >= '0' && s[3] <= '7') {
+                        *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+                        s += 3;
+                } else {
+                        *o++ = *s;
+                }
+        }
+        *o = '\0';
+}
+
+bool mount_top_type(const char *mountpoint, char *type, size_t n_type)
+{
+        char *line = NULL;
+        size_t n_line = 0;
+        bool found = false;
+        FILE *f;
+
+        f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return false;
+        /* Mounts are listed in the order they stack: the last match is on top.
+         * Line: id parent maj:min root mountpoint options [optional...] - type ... */
+        while (getline(&line, &n_line, f) > 0) {
+                char *save = NULL, *field, *sep;
+                int i;
+
+                field = strtok_r(line, " ", &save);
+                for (i = 0; field && i < 4; i++)
+                        field = strtok_r(NULL, " ", &save);
+                if (!field)
+                        continue;
+                unescape(field);
+                if (strcmp(field, mountpoint) != 0)
+                        continue;
+                sep = strstr(save, "- ");
+                while (sep && sep != save && sep[-1] != ' ')
+                        sep = strstr(sep + 1, "- ");
+                if (!sep)
+                        continue;
+                field = strtok_r(sep + 2, " ", &save);
+                if (!field)
+                        continue;
+                snprintf(type, n_type, "%s", field);
+                found = true;
+        }
+        free(line);
+        fclose(f);
+        return found;
+}
+
+static int mkdir_parents(const char *path)
+{
+        char buf[PATH_MAX];
+        char *p;
+
+        if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+                return -ENAMETOOLONG;
+        for (p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int mount_prepare(const char *mountpoint, char *err, size_t n_err)
+{
+        char type[64];
+        struct stat st;
+        int r, tries;
+
+        /* Repeated crashes can leave dead mounts stacked. */
+        for (tries = 0; tries < 16; tries++) {
+                if (stat(mountpoint, &st) == 0) {
+                        if (!S_ISDIR(st.st_mode)) {
+                                snprintf(err, n_err, "%s: not a directory", mountpoint);
+                                return -ENOTDIR;
+                        }
+                        if (mount_top_type(mountpoint, type, sizeof(type)) &&
+                            strcmp(type, "fuse.danaus") == 0) {
+                                snprintf(err, n_err,
+                                         "%s: already served by a running danaus-fsd "
+                                         "(a live fuse.danaus mount is there)",
+                                         mountpoint);
+                                return -EBUSY;
+                        }
+                        return 0;
+                }
+                r = -errno;
+                if (r == -ENOENT) {
+                        r = mkdir_parents(mountpoint);
+                        if (r < 0) {
+                                snprintf(err, n_err, "%s: cannot create the mount point: %s",
+                                         mountpoint, strerror(-r));
+                                return r;
+                        }
+                        continue;
+                }
+                if (r != -ENOTCONN && r != -ECONNABORTED) {
+                        snprintf(err, n_err, "%s: %s", mountpoint, strerror(-r));
+                        return r;
+                }
+                /* The FUSE connection has no server: a service of an earlier
+                 * run died without unmounting. Nobody can use that mount. */
+                log_warning("%s: detaching the dead FUSE mount of a crashed service", mountpoint);
+                if (umount2(mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
+                        r = -errno;
+                        snprintf(err, n_err, "%s: cannot detach the dead mount there: %s",
+                                 mountpoint, strerror(-r));
+                        return r;
+                }
+        }
+        snprintf(err, n_err, "%s: still not usable after detaching %d dead mounts", mountpoint,
+                 tries);
+        return -EBUSY;
+}
+
+int mount_unmount(const char *mountpoint)
+{
+        if (umount2(mountpoint, UMOUNT_NOFOLLOW) == 0)
+                return 0;
+        if (errno == EINVAL || errno == ENOENT)
+                return 0; /* not a mount point any more: unmounted from outside */
+        if (errno != EBUSY)
+                return -errno;
+        /* Busy (open files, a cwd inside): MNT_FORCE aborts the FUSE
+         * connection, failing what is in flight, so our threads see ENODEV
+         * and end; the detach then takes it out of the namespace. */
+        log_info("%s: busy, aborting the connection and detaching", mountpoint);
+        if (umount2(mountpoint, MNT_FORCE | UMOUNT_NOFOLLOW) == 0)
+                return 0;
+        if (umount2(mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+                return 0;
+        return errno == EINVAL ? 0 : -errno;
+}

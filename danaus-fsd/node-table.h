@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+/*
+ * Node table: FUSE node ids <-> the files of one instance.
+ *
+ * A node id is the address of a Node (the kernel is trusted to hand back only
+ * ids we gave it); FUSE_ROOT_ID is the root. Nodes are keyed by the (st_dev,
+ * st_ino) the instance reports, so hard links share one node, and each keeps
+ * the path(s) under which it was last seen (a few for hard links; the first
+ * is the one used). The kernel's lookup count decides the node's life: every
+ * entry reply adds one, forget takes them away, the node is freed at 0.
+ *
+ * Locks: the table is split into shards by key, each with its own mutex
+ * (no global lock on the hot path); a node's paths have their own mutex,
+ * always taken after the shard's. Directory renames, which must rewrite the
+ * paths of every cached descendant, walk all shards; they are serialised
+ * among themselves and publish a sequence count so a concurrent lookup that
+ * built its path from a stale parent path retries.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+typedef struct Node Node;
+typedef struct NodeTable NodeTable;
+
+int node_table_new(NodeTable **tablep);
+NodeTable *node_table_free(NodeTable *t);
+
+/* The node behind a FUSE node id (the root for FUSE_ROOT_ID). */
+Node *node_table_get(NodeTable *t, uint64_t nodeid);
+uint64_t node_table_id(NodeTable *t, Node *n);
+
+/* Copies the node's current path into buf (PATH_MAX). Returns its length, or
+ * -ENOENT when the node has no name left (unlinked while open). */
+int node_path(Node *n, char buf[PATH_MAX]);
+
+/* Builds "<parent's path>/<name>" into buf and returns in *seqp the rename
+ * sequence it was built under, for node_table_lookup(). */
+int node_child_path(NodeTable *t, Node *parent, const char *name, char buf[PATH_MAX],
+                    unsigned *seqp);
+
+#define NODE_SEQ_ANY UINT32_MAX
+
+/* Finds or creates the node for st, records path as its first name and counts
+ * one kernel lookup. Returns -EAGAIN, counting nothing, when a directory
+ * rename ran since seq was taken (rebuild the path and call again), unless
+ * seq is NODE_SEQ_ANY. */
+int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
+                      Node **nodep);
+
+/* Drops n kernel lookups; frees the node when none is left. */
+void node_table_forget(NodeTable *t, Node *n, uint64_t nlookup);
+
+/* The entry path (whose file was st) is gone: forget that name. */
+void node_table_unlinked(NodeTable *t, const struct stat *st, const char *path);
+
+/* One rename as the front sees it: src is what oldpath named, dst what newpath
+ * named before (NULL if nothing), flags as renameat2(2). */
+typedef struct NodeRename {
+        const char *oldpath, *newpath;
+        const struct stat *src, *dst;
+        unsigned int flags;
+        bool dirs; /* set by begin: a directory moves, descendants need fixing */
+} NodeRename;
+
+/* Bracket the instance's rename with these two. begin() holds lookups that
+ * would build paths under a moving directory; end() fixes the cached paths
+ * when done is true. */
+void node_table_rename_begin(NodeTable *t, NodeRename *rn);
+void node_table_rename_end(NodeTable *t, NodeRename *rn, bool done);
+
+/* Open files of a node, linked so that an open file whose last name is gone
+ * can still be stat'ed by node: fstat(2) reaches FUSE without a handle. The
+ * front embeds NodeFile in its handle; the list is under the node's lock. */
+typedef struct NodeFile {
+        struct NodeFile *prev, *next;
+} NodeFile;
+
+void node_file_add(Node *n, NodeFile *nf);
+void node_file_remove(Node *n, NodeFile *nf);
+/* Runs fn on one open file of n under the node's lock (so it cannot be
+ * released meanwhile); -ENOENT when none is open. */
+int node_file_call(Node *n, int (*fn)(NodeFile *nf, void *ctx), void *ctx);
+
+/* Number of cached nodes (root excluded); for logs and tests. */
+size_t node_table_count(NodeTable *t);
