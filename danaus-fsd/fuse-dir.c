@@ -20,6 +20,7 @@ typedef struct DirEntry {
 } DirEntry;
 
 typedef struct DirHandle {
+        FrontFile base;       /* first: fh and the node's list point here; file NULL */
         pthread_mutex_t lock; /* the kernel serialises per open file; this is cheap insurance */
         DirEntry *ents;
         size_t n_ents, cap_ents;
@@ -28,6 +29,7 @@ typedef struct DirHandle {
         ino_t ino;   /* the directory's own, for "." and ".." */
         bool served; /* something was read: offset 0 means rewind */
 } DirHandle;
+static_assert(offsetof(DirHandle, base) == 0, "a FrontFile is its DirHandle");
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -95,6 +97,18 @@ static DirHandle *fi_dir(const struct fuse_file_info *fi)
         return (DirHandle *)(uintptr_t)fi->fh;
 }
 
+void front_dir_drop(FrontFile *ff)
+{
+        dir_free((DirHandle *)ff);
+}
+
+static void dir_release(FuseFront *f, DirHandle *d)
+{
+        node_file_remove(d->base.node, &d->base.link);
+        dir_free(d);
+        atomic_fetch_sub_explicit(&f->n_open, 1, memory_order_relaxed);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         FuseFront *f = req_front(req);
@@ -113,12 +127,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
                 reply_err(req, r);
                 return;
         }
+        d->base.node = front_node(f, ino);
+        node_file_add(d->base.node, &d->base.link);
         fi->fh = (uint64_t)(uintptr_t)d;
         atomic_fetch_add_explicit(&f->n_open, 1, memory_order_relaxed);
-        if (fuse_reply_open(req, fi) < 0) {
-                atomic_fetch_sub_explicit(&f->n_open, 1, memory_order_relaxed);
-                dir_free(d);
-        }
+        if (fuse_reply_open(req, fi) < 0)
+                dir_release(f, d);
 }
 
 /* Entry i of the listing with "." and ".." in front. */
@@ -215,10 +229,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-        FuseFront *f = req_front(req);
-
-        dir_free(fi_dir(fi));
-        atomic_fetch_sub_explicit(&f->n_open, 1, memory_order_relaxed);
+        dir_release(req_front(req), fi_dir(fi));
         reply_err(req, 0);
 }
 

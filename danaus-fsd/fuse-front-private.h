@@ -38,8 +38,8 @@ static inline Node *front_node(FuseFront *f, fuse_ino_t ino)
         return node_table_get(f->nodes, ino);
 }
 
-/* What fh points to for a file: the instance's file and its place among
- * the node's open files. */
+/* What fh points to: the instance's file (NULL for a directory handle,
+ * which embeds this) and its place among the node's open handles. */
 typedef struct FrontFile {
         NodeFile link; /* first: node_file_call() hands it back */
         LsFile *file;
@@ -86,6 +86,9 @@ int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX
 /* Sends e; when the kernel did not take it (request interrupted), drops the
  * lookup it counted. */
 void front_reply_entry(fuse_req_t req, FuseFront *f, const struct fuse_entry_param *e);
+
+/* Frees a directory handle (fuse-dir.c), for handles never released. */
+void front_dir_drop(FrontFile *ff);
 
 /* File ops (fuse-file.c) and directory ops (fuse-dir.c) into the table. */
 void front_file_ops(struct fuse_lowlevel_ops *ops);

@@ -29,6 +29,10 @@ int front_child_path(FuseFront *f, fuse_ino_t parent, const char *name, char pat
          * holding them would not be normalised: refuse, don't trust. */
         if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
                 return -EINVAL;
+        /* FUSE passes names up to 1024 bytes; a local filesystem refuses
+         * more than NAME_MAX with this error, not "invalid". */
+        if (strnlen(name, NAME_MAX + 1) > NAME_MAX)
+                return -ENAMETOOLONG;
         return node_child_path(f->nodes, front_node(f, parent), name, path, seqp);
 }
 
@@ -152,7 +156,7 @@ static int fstat_fn(NodeFile *nf, void *st)
 {
         LsFile *file = ((FrontFile *)nf)->file;
 
-        return file->inst->ops->fstat(file, st);
+        return file ? file->inst->ops->fstat(file, st) : -ENOENT;
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -581,6 +585,21 @@ int front_run(FuseFront *f)
         return r > 0 ? -r : r;
 }
 
+/* A handle the kernel can no longer release (connection aborted). */
+static void drop_orphan(NodeFile *nf, void *userdata)
+{
+        FrontFile *ff = (FrontFile *)nf;
+        FuseFront *f = userdata;
+
+        if (ff->file) {
+                f->ops->release(ff->file);
+                free(ff);
+        } else {
+                front_dir_drop(ff);
+        }
+        atomic_fetch_sub_explicit(&f->n_open, 1, memory_order_relaxed);
+}
+
 FuseFront *front_free(FuseFront *f)
 {
         if (!f)
@@ -592,6 +611,10 @@ FuseFront *front_free(FuseFront *f)
                         fuse_session_unmount(f->se);
                 fuse_session_destroy(f->se);
         }
+        /* The serving threads are gone: release what the kernel kept open
+         * when the connection was aborted, before the instance goes. */
+        if (f->nodes)
+                node_table_drain_files(f->nodes, drop_orphan, f);
         node_table_free(f->nodes);
         free(f->mountpoint);
         free(f);

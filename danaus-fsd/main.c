@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "danaus-config.h"
 #include "fstable.h"
@@ -44,6 +45,12 @@ static void serve(FsTable *t, const sigset_t *set)
                                 log_info("the last mount is gone, exiting");
                                 return;
                         }
+                        continue;
+                }
+                if (sig == SIGHUP) {
+                        /* Reserved for reloading the definition; until
+                         * then it must not stop a service by accident. */
+                        log_info("SIGHUP ignored: reloading is not supported yet");
                         continue;
                 }
                 log_info("%s received, unmounting", strsignal(sig));
@@ -101,6 +108,10 @@ int main(int argc, char **argv)
         log_set_identity("danaus-fsd", cfg->pool);
         log_set_debug(debug > 0);
         front_setup_logging();
+
+        /* The kernel applies the caller's umask before a create reaches us;
+         * ours must not take bits away a second time. */
+        umask(0);
 
         /* Blocked here, before any thread exists, so every thread inherits
          * the mask and only sigwaitinfo() below ever takes them. */

@@ -545,11 +545,34 @@ int node_file_call(Node *n, int (*fn)(NodeFile *nf, void *ctx), void *ctx)
 {
         int r = -ENOENT;
 
+        NodeFile *nf;
+
         pthread_mutex_lock(&n->lock);
-        if (n->files)
-                r = fn(n->files, ctx);
+        for (nf = n->files; nf && r == -ENOENT; nf = nf->next)
+                r = fn(nf, ctx);
         pthread_mutex_unlock(&n->lock);
         return r;
+}
+
+static void node_drain_files(Node *n, void (*fn)(NodeFile *nf, void *ctx), void *ctx)
+{
+        while (n->files) {
+                NodeFile *nf = n->files;
+
+                n->files = nf->next;
+                fn(nf, ctx);
+        }
+}
+
+void node_table_drain_files(NodeTable *t, void (*fn)(NodeFile *nf, void *ctx), void *ctx)
+{
+        size_t i, b;
+
+        node_drain_files(t->root, fn, ctx);
+        for (i = 0; i < N_SHARDS; i++)
+                for (b = 0; b < t->shards[i].n_buckets; b++)
+                        for (Node *n = t->shards[i].buckets[b]; n; n = n->next)
+                                node_drain_files(n, fn, ctx);
 }
 
 size_t node_table_count(NodeTable *t)

@@ -81,9 +81,15 @@ typedef struct NodeFile {
 
 void node_file_add(Node *n, NodeFile *nf);
 void node_file_remove(Node *n, NodeFile *nf);
-/* Runs fn on one open file of n under the node's lock (so it cannot be
- * released meanwhile); -ENOENT when none is open. */
+/* Runs fn on the open files of n, under the node's lock (so none can be
+ * released meanwhile), until one returns something else than -ENOENT;
+ * -ENOENT when none did. */
 int node_file_call(Node *n, int (*fn)(NodeFile *nf, void *ctx), void *ctx);
+
+/* Unlinks every open file of every node and hands it to fn: after the
+ * connection died, the kernel will never release them. No other thread may
+ * use the table meanwhile. */
+void node_table_drain_files(NodeTable *t, void (*fn)(NodeFile *nf, void *ctx), void *ctx);
 
 /* Number of cached nodes (root excluded); for logs and tests. */
 size_t node_table_count(NodeTable *t);

@@ -934,10 +934,11 @@ static void t_ino_stable(void)
         closedir(d);
 }
 
-/* walk the whole tree: unique st_ino per object, stable across two walks,
- * no .wh. name visible */
+/* walk the whole tree: unique (st_dev, st_ino) per object (a FUSE mount
+ * has one st_dev, so unique st_ino there), stable across two walks, no
+ * .wh. name visible */
 #define MAXENT 4096
-static struct ent { char path[256]; ino_t ino; nlink_t nlink; mode_t mode; } ents[MAXENT], first[MAXENT];
+static struct ent { char path[256]; dev_t dev; ino_t ino; nlink_t nlink; mode_t mode; } ents[MAXENT], first[MAXENT];
 static int nents;
 
 static int walk_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -952,6 +953,7 @@ static int walk_cb(const char *path, const struct stat *st, int type, struct FTW
         if (nents < MAXENT) {
                 struct ent *e = &ents[nents++];
                 snprintf(e->path, sizeof e->path, "%s", path);
+                e->dev = st->st_dev;
                 e->ino = st->st_ino;
                 e->nlink = st->st_nlink;
                 e->mode = st->st_mode;
@@ -962,6 +964,8 @@ static int walk_cb(const char *path, const struct stat *st, int type, struct FTW
 static int ent_cmp(const void *a, const void *b)
 {
         const struct ent *x = a, *y = b;
+        if (x->dev != y->dev)
+                return x->dev < y->dev ? -1 : 1;
         return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
@@ -980,7 +984,7 @@ static void t_tree(void)
         qsort(ents, (size_t)nents, sizeof ents[0], ent_cmp);
         for (int i = 1; i < nents; i++) {
                 struct ent *a = &ents[i - 1], *b = &ents[i];
-                if (a->ino != b->ino)
+                if (a->ino != b->ino || a->dev != b->dev)
                         continue;
                 /* only hard links of one regular file may share a number */
                 if (!(S_ISREG(a->mode) && S_ISREG(b->mode) && a->nlink > 1 && b->nlink > 1))

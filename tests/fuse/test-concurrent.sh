@@ -3,7 +3,9 @@
 # Two processes writing one file at once: (a) disjoint regions with pwrite
 # (the file grows under both), (b) O_APPEND records, every record intact
 # and the count right, (c) both opening the same lower files for writing at
-# once (concurrent copy-up) and writing disjoint halves.
+# once (concurrent copy-up) and writing disjoint halves, (d) threads racing
+# create/append/unlink/rename/readdir in a merged directory: a coherent
+# view that survives a remount.
 DANAUS_FSD=${DANAUS_FSD:-/nonexistent/danaus-fsd/danaus-fsd}
 . "$(dirname "$0")/lib.sh"
 t_init
@@ -15,6 +17,10 @@ import sys, os
 for i in range(int(sys.argv[2])):
     with open(os.path.join(sys.argv[1], "cu%02d" % i), "wb") as f:
         f.write(b"L" * 262144)
+os.mkdir(os.path.join(sys.argv[1], "shared"))
+for i in range(200):
+    with open(os.path.join(sys.argv[1], "shared", "f%d" % i), "w") as f:
+        f.write("lower %d\n" % i)
 PY
 cat >"$T_DIR/worker.py" <<'PY'
 import os, sys, time
@@ -98,5 +104,63 @@ for i in range(int(sys.argv[2])):
     assert open(os.path.join(sys.argv[3], "cu%02d" % i), "rb").read() == b"L" * 262144, "lower modified"
 PY
 echo "ok - concurrent copy-up of lower files"
+
+# (overlayfs, the reference, can fail a racing open(O_CREAT) with EEXIST)
+python3 - "$MNT/shared" "$MNT_KIND" <<'PY' || fail "namespace race"
+import os, sys, random, threading, errno
+d = sys.argv[1]
+ok_errs = {errno.ENOENT} | ({errno.EEXIST} if sys.argv[2] == "overlay" else set())
+errs = []
+def worker(seed):
+    r = random.Random(seed)
+    for k in range(1000):
+        i = r.randrange(200)
+        p = os.path.join(d, "f%d" % i)
+        op = r.randrange(6)
+        try:
+            if op == 0:
+                with open(p, "a") as f:
+                    f.write("x")
+            elif op == 1:
+                os.unlink(p)
+            elif op == 2:
+                with open(p, "w") as f:
+                    f.write("new %d\n" % i)
+            elif op == 3:
+                os.rename(p, os.path.join(d, "f%d" % r.randrange(200)))
+            elif op == 4:
+                os.listdir(d)
+            else:
+                with open(p) as f:
+                    f.read()
+        except OSError as e:
+            if e.errno not in ok_errs:
+                errs.append("%d %s: %s" % (op, p, e))
+ts = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+assert not errs, errs[:5]
+names = os.listdir(d)
+assert len(names) == len(set(names)), "duplicate names"
+for n in names:
+    assert not n.startswith(".wh."), n
+    os.stat(os.path.join(d, n))
+for n in set("f%d" % i for i in range(200)) - set(names):
+    try:
+        os.stat(os.path.join(d, n))
+        raise AssertionError("%s not listed but stat works" % n)
+    except FileNotFoundError:
+        pass
+print("# namespace race: %d names left" % len(names))
+PY
+state() { (cd "$1" && find . -printf '%p %y %m %s\n' | sort && find . -type f -exec md5sum {} + | sort -k2); }
+state "$MNT/shared" >"$T_DIR/shared.1"
 t_check_mount
+t_umount
+t_mount conc rw:rw ro:ro
+state "$MNT/shared" >"$T_DIR/shared.2"
+diff -u "$T_DIR/shared.1" "$T_DIR/shared.2" || fail "merged directory changed across a remount"
+echo "ok - namespace race in a merged directory"
 t_umount

@@ -25,6 +25,9 @@ mkdir "$R/grpdir"; chown "0:$G" "$R/grpdir"; chmod 770 "$R/grpdir"
 printf 'grp\n' >"$R/grpdir/grpfile"; chown "0:$G" "$R/grpdir/grpfile"; chmod 660 "$R/grpdir/grpfile"
 printf 'ro grp\n' >"$R/grpread"; chown "0:$G" "$R/grpread"; chmod 640 "$R/grpread"
 mkdir "$R/private"; chmod 700 "$R/private"; : >"$R/private/x"
+# a lower directory tree owned by the user: copy-up must keep owners/modes
+mkdir -p "$R/udir/sub"; printf 'f\n' >"$R/udir/f"; printf 'g\n' >"$R/udir/sub/g"
+chown -R "$UA:$GA" "$R/udir"; chmod 700 "$R/udir" "$R/udir/sub"
 t_mount perms rw:rw ro:ro
 M=$MNT
 chmod 755 "$M"
@@ -82,6 +85,21 @@ chk OK "${A[@]}" append "$M/userfile"
 expect_eq "owner of userfile after copy-up" "$(stat -c %u:%g:%a "$M/userfile")" "$UA:$GA:600"
 chk EACCES "${B[@]}" read "$M/userfile"
 expect_eq "lower userfile" "$(cat "$R/userfile")" mine
+
+# inside the user's own lower directories: create, write, remove, rename
+chk OK "${A[@]}" create "$M/udir/new"
+chk OK "${A[@]}" append "$M/udir/sub/g"
+chk OK "${A[@]}" unlink "$M/udir/f"
+chk OK "${A[@]}" mkdir "$M/udir/d"
+chk OK "${A[@]}" rename "$M/udir/new" "$M/udir/sub/new"
+chk ENOENT "${A[@]}" read "$M/udir/f"
+for d in udir udir/sub; do
+        expect_eq "owner/mode of $d" "$(stat -c %u:%g:%a "$M/$d")" "$UA:$GA:700"
+        [ -d "$T_ROOT/rw/$d" ] && expect_eq "owner/mode of rw/$d" "$(stat -c %u:%g:%a "$T_ROOT/rw/$d")" "$UA:$GA:700"
+done
+chk EACCES "${B[@]}" readdir "$M/udir"
+chk EACCES "${B[@]}" create "$M/udir/b"
+expect_eq "lower udir untouched" "$(ls "$R/udir" | tr '\n' ' ')" "f sub "
 
 # sticky directory
 chk OK "${B[@]}" create "$M/sticky/b-file" 666

@@ -66,6 +66,10 @@ make_rw() {
         mkdir -p "$1"
         mk "$1/ufile" 'upper\n'
 }
+state() {  # the merged view: names, types, modes, owners, sizes, mtimes, link targets, data
+        (cd "$1" && find . -printf '%p %y %m %u:%g %s %T@ %l\n' | sort &&
+                find . -type f -exec md5sum {} + | sort -k2)
+}
 snapshot() {  # the read-only branches: names, modes, owners, sizes, mtimes, data, xattrs
         (cd "$T_ROOT" && find ro1 ro2 -exec stat -c '%n %a %u:%g %s %Y' {} + | sort &&
                 find ro1 ro2 -type f -exec md5sum {} + | sort -k2 &&
@@ -87,6 +91,13 @@ wh=oci
 rc=0
 "$PC" union "$MNT" --upper "$T_ROOT/rw" --lower "$T_ROOT/ro1" --lower "$T_ROOT/ro2" --whiteout $wh || rc=1
 t_check_mount
+state "$MNT" >"$T_DIR/union.state"
+t_umount
+# everything the checks did (whiteouts, opaque and renamed directories,
+# copy-ups) survives a remount
+t_mount union rw:rw ro1:ro ro2:ro
+state "$MNT" >"$T_DIR/union.state2"
+diff -u "$T_DIR/union.state" "$T_DIR/union.state2" || { echo "not ok - union view changed across a remount"; rc=1; }
 t_umount
 if [ "$MNT_KIND" = danaus ]; then
         # the read-only branches are what they were
@@ -96,6 +107,23 @@ if [ "$MNT_KIND" = danaus ]; then
         for w in .wh.ul_1 .wh.ul_2 .wh.rn_l .wh.uo_l ldir/.wh.a; do
                 [ -f "$T_ROOT/rw/$w" ] || { echo "not ok - rw/$w missing after the run"; rc=1; }
         done
+fi
+
+# --- branches on different filesystems: inode numbers stay unique ----------
+# (two tmpfs image layers hand out the same small inode numbers)
+mkdir -p "$T_ROOT/xrw" "$T_ROOT/x1" "$T_ROOT/x2"
+if mount -t tmpfs -o size=4m danaus-test "$T_ROOT/x1" && mount -t tmpfs -o size=4m danaus-test "$T_ROOT/x2"; then
+        T_MOUNTS+=("$T_ROOT/x1" "$T_ROOT/x2")
+        for x in x1 x2; do
+                mkdir "$T_ROOT/$x/d-$x"
+                for i in 1 2 3 4 5; do echo "$x $i" >"$T_ROOT/$x/f$i-$x"; echo "$i" >"$T_ROOT/$x/d-$x/g$i"; done
+        done
+        t_mount xdev xrw:rw x1:ro x2:ro
+        "$PC" union "$MNT" --only tree-unique-ino || rc=1
+        t_umount
+        umount "$T_ROOT/x1" "$T_ROOT/x2"
+else
+        note "no tmpfs: skipping the different-filesystems case"
 fi
 
 # --- plain: one branch holding the merged view ------------------------------
