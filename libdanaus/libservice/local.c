@@ -523,6 +523,7 @@ static int local_open(LsInstance *inst, const char *path, int flags, mode_t mode
         if (!ls_path_valid(path))
                 return -EINVAL;
         flags &= LOCAL_OPEN_FLAGS;
+        mode &= 07777; /* open(2) ignores type bits; openat2 refuses them */
         if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {
                 fd = local_create(l, path, flags & ~(O_CREAT | O_EXCL), mode, cred);
         } else if (flags & O_CREAT) {
