@@ -239,6 +239,11 @@ START_TEST(test_file_ops)
         ck_assert_int_eq(inst->ops->open(inst, "dir/sub/new", O_RDWR | O_CREAT | O_EXCL, 0640,
                                          &cred, &f),
                          -EEXIST);
+        /* The kernel's create mode carries S_IFREG; open(2) ignores it. */
+        ck_assert_int_eq(inst->ops->open(inst, "dir/sub/typed", O_WRONLY | O_CREAT,
+                                         S_IFREG | 0644, &cred, &f),
+                         0);
+        ck_assert_int_eq(f->inst->ops->release(f), 0);
         ck_assert_int_eq(inst->ops->setxattr(inst, "dir/sub/new", "user.k", "v", 1, 0), 0);
         ck_assert_int_eq(inst->ops->getxattr(inst, "dir/sub/new", "user.k", buf, sizeof(buf)), 1);
         ck_assert_int_eq(inst->ops->listxattr(inst, "dir/sub/new", list, sizeof(list)), 7);
@@ -254,6 +259,7 @@ START_TEST(test_file_ops)
         ck_assert_int_eq(inst->ops->getattr(inst, "dir/moved", &st), 0);
         ck_assert_int_eq(st.st_mode & 07777, 0600);
         ck_assert_int_eq(st.st_size, 100);
+        ck_assert_int_eq(inst->ops->unlink(inst, "dir/sub/typed"), 0);
         ck_assert_int_eq(inst->ops->rmdir(inst, "dir/sub"), 0);
         ck_assert_int_eq(inst->ops->rmdir(inst, "dir"), -ENOTEMPTY);
         ck_assert_int_eq(inst->ops->unlink(inst, "dir/moved"), 0);
