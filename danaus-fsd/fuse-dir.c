@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * FUSE Directory Handles: opendir takes a snapshot of the listing (the
- * instance's readdir has no cursor to resume), readdir and readdirplus page
- * through it by index, and a rewind (offset 0 again) takes a fresh one.
+ * FUSE Directory Handles: the first readdir of a handle takes a snapshot of
+ * the listing (the instance's readdir has no cursor to resume), readdir and
+ * readdirplus page through it by index, and a rewind (offset 0 again) takes a
+ * fresh one. The snapshot is not taken at opendir: with FOPEN_CACHE_DIR the
+ * kernel serves most listings from its own cache and never reads the handle.
  * Offsets: 1 is after ".", 2 after "..", 2 + i after entry i.
  */
 #include <dirent.h>
@@ -27,7 +29,8 @@ typedef struct DirHandle {
         char *names; /* NUL-terminated names, back to back */
         size_t n_names, cap_names;
         ino_t ino;   /* the directory's own, for "." and ".." */
-        bool served; /* something was read: offset 0 means rewind */
+        bool snapped; /* ents/names hold a listing */
+        bool served;  /* something was read: offset 0 means rewind */
 } DirHandle;
 static_assert(offsetof(DirHandle, base) == 0, "a FrontFile is its DirHandle");
 
@@ -78,7 +81,9 @@ static int dir_snapshot(FuseFront *f, fuse_ino_t ino, DirHandle *d)
         if (r < 0)
                 return r;
         d->ino = st.st_ino;
-        return f->ops->readdir(f->inst, path, dir_fill, d);
+        r = f->ops->readdir(f->inst, path, dir_fill, d);
+        d->snapped = r >= 0;
+        return r;
 }
 
 static DirHandle *dir_free(DirHandle *d)
@@ -113,7 +118,6 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
         FuseFront *f = req_front(req);
         DirHandle *d;
-        int r;
 
         d = calloc(1, sizeof(*d));
         if (!d) {
@@ -121,15 +125,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
                 return;
         }
         pthread_mutex_init(&d->lock, NULL);
-        r = dir_snapshot(f, ino, d);
-        if (r < 0) {
-                dir_free(d);
-                reply_err(req, r);
-                return;
-        }
         d->base.node = front_node(f, ino);
         node_file_add(d->base.node, &d->base.link);
         fi->fh = (uint64_t)(uintptr_t)d;
+        /* The kernel drops its cached listing whenever the directory
+         * changes through it (or its mtime moves), so keeping it across
+         * opens is coherent for everything that passes through FUSE. */
+        fi->cache_readdir = f->cache.cache_readdir;
+        fi->keep_cache = f->cache.cache_readdir;
         atomic_fetch_add_explicit(&f->n_open, 1, memory_order_relaxed);
         if (fuse_reply_open(req, fi) < 0)
                 dir_release(f, d);
@@ -165,7 +168,7 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 return;
         }
         pthread_mutex_lock(&d->lock);
-        if (off == 0 && d->served)
+        if (!d->snapped || (off == 0 && d->served))
                 r = dir_snapshot(f, ino, d);
         d->served = true;
         for (i = (size_t)off; r >= 0 && off >= 0 && i < d->n_ents + 2; i++) {

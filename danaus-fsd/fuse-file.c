@@ -13,15 +13,25 @@
 /* Flags for the instance: what the kernel passes through, less what the
  * kernel already did or what our buffers cannot honour. O_DIRECT would need
  * aligned buffers on the backend; the kernel side still does direct I/O for
- * the caller. O_APPEND stays: the backend file appends whatever offset the
- * kernel computed, so concurrent appenders through FUSE work. The node's
- * name is the file itself: never follow a symlink there. */
-static int open_flags(int kflags, bool create)
+ * the caller. The node's name is the file itself: never follow a symlink
+ * there.
+ * Without writeback caching O_APPEND stays: the backend file appends
+ * whatever offset the kernel computed, so concurrent appenders work. With
+ * it, the kernel owns the file size and handles O_APPEND in its page cache
+ * (one kernel, so appenders still serialise), may read pages of a file
+ * opened write-only, and writes back later through any handle: the backend
+ * file is opened read-write and without O_APPEND. */
+static int open_flags(const FuseFront *f, int kflags, bool create)
 {
         int flags = kflags & ~(O_NOCTTY | O_DIRECT);
 
         if (!create)
                 flags &= ~(O_CREAT | O_EXCL);
+        if (f->writeback) {
+                flags &= ~O_APPEND;
+                if ((flags & O_ACCMODE) == O_WRONLY)
+                        flags = (flags & ~O_ACCMODE) | O_RDWR;
+        }
         return flags | O_NOFOLLOW;
 }
 
@@ -66,7 +76,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
         r = front_path(f, ino, path);
         if (r >= 0)
-                r = f->ops->open(f->inst, path, open_flags(fi->flags, false), 0, &cred, &file);
+                r = f->ops->open(f->inst, path, open_flags(f, fi->flags, false), 0, &cred, &file);
         if (r >= 0)
                 r = file_attach(f, fi, front_node(f, ino), file);
         if (r < 0) {
@@ -94,7 +104,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         if (r >= 0)
                 /* The kernel's mode carries S_IFREG; open(2) takes permission
                  * bits only (openat2 refuses more). */
-                r = f->ops->open(f->inst, path, open_flags(fi->flags, true) | O_CREAT,
+                r = f->ops->open(f->inst, path, open_flags(f, fi->flags, true) | O_CREAT,
                                  mode & 07777, &cred, &file);
         if (r < 0) {
                 reply_err(req, r);

@@ -20,6 +20,7 @@ struct FuseFront {
         NodeTable *nodes;
         FrontCache cache;
         bool read_only;
+        bool writeback; /* the kernel granted writeback caching at INIT */
         char *mountpoint;
         struct fuse_session *se;
         bool mounted;

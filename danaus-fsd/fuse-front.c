@@ -101,6 +101,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
                 conn->want |= conn->capable & FUSE_CAP_CACHE_SYMLINKS;
         if (f->cache.writeback_cache && !f->read_only)
                 conn->want |= conn->capable & FUSE_CAP_WRITEBACK_CACHE;
+        f->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
         conn->want |= conn->capable & (FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_ASYNC_READ);
         conn->time_gran = 1;
         log_debug("%s: FUSE protocol %u.%u, capable 0x%x, want 0x%x, max_write %u", f->mountpoint,

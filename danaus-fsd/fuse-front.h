@@ -20,10 +20,12 @@ typedef struct FrontCache {
         double attr_timeout;     /* s the kernel trusts attributes */
         double negative_timeout; /* s the kernel trusts "no such name"; 0: asks again */
         bool keep_cache;         /* keep the page cache across opens (FOPEN_KEEP_CACHE) */
+        bool cache_readdir;      /* kernel caches listings (FOPEN_CACHE_DIR), kept across opens */
         bool noflush;            /* no FLUSH on close(2): our flush has nothing to do */
         bool cache_symlinks;     /* kernel caches readlink (targets never change in place) */
         bool splice_read;        /* read replies spliced from the file's fd (zero copy) */
-        bool writeback_cache;    /* kernel buffers writes; incoherent with the fast path */
+        bool writeback_cache;    /* kernel buffers writes; off: EIO under racing
+                                  * rename/unlink/append (tests/fuse/test-concurrent.sh) */
         unsigned max_threads;    /* worker threads of the FUSE loop */
         unsigned max_idle_threads;
 } FrontCache;
@@ -32,8 +34,9 @@ typedef struct FrontCache {
         ((FrontCache){                                                                             \
                 .entry_timeout = 1.0,                                                              \
                 .attr_timeout = 1.0,                                                               \
-                .negative_timeout = 0.0,                                                           \
-                .keep_cache = false,                                                               \
+                .negative_timeout = 1.0,                                                           \
+                .keep_cache = true,                                                                \
+                .cache_readdir = true,                                                             \
                 .noflush = true,                                                                   \
                 .cache_symlinks = true,                                                            \
                 .splice_read = true,                                                               \

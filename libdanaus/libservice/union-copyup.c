@@ -56,6 +56,174 @@ static bool copy_refused(int r)
         return r == -EPERM || r == -ENOTSUP || r == -EOPNOTSUPP || r == -EACCES;
 }
 
+bool union_xattr_private(const char *name)
+{
+        return strncmp(name, UNION_XATTR_PREFIX, UNION_XATTR_PREFIX_LEN) == 0;
+}
+
+bool union_origin_get(Union *u, const char *path, ino_t *ino)
+{
+        LsInstance *top = union_branch(u, 0);
+        unsigned char v[8];
+        uint64_t x = 0;
+
+        if (!top->ops->getxattr ||
+            top->ops->getxattr(top, path, UNION_XATTR_ORIGIN, v, sizeof(v)) != (ssize_t)sizeof(v))
+                return false;
+        for (int i = 7; i >= 0; i--)
+                x = x << 8 | v[i];
+        if (!x)
+                return false;
+        *ino = (ino_t)x;
+        return true;
+}
+
+/*
+ * Origin cache. The origin of a top inode never changes while it lives (it is
+ * set before the copy is published, and the union refuses to set or remove
+ * it), so it is cached by top inode number, negatives too. Two things keep it
+ * right: an inode that may be freed (unlink, rename over it, tree removal) is
+ * forgotten, so a new file reusing the number is read afresh; and a reader
+ * stores only if no change of which inode a path names (unlink, rename, each
+ * bracketed by ns_started/ns_finished) overlapped its read, so what it read
+ * at the path belongs to the inode it looked up. As the directory-stack
+ * cache, it assumes the top changes only through this union.
+ */
+static size_t origin_slot(ino_t ino)
+{
+        return (size_t)(((uint64_t)ino * 0x9e3779b97f4a7c15ULL) >> 40) & (UNION_ORIGIN_SLOTS - 1);
+}
+
+void union_ns_begin(Union *u)
+{
+        atomic_fetch_add(&u->ns_started, 1);
+}
+
+void union_ns_end(Union *u)
+{
+        atomic_fetch_add(&u->ns_finished, 1);
+}
+
+void union_origin_forget(Union *u, ino_t top_ino)
+{
+        size_t i = origin_slot(top_ino);
+        pthread_mutex_t *m = &u->origin_locks[i % UNION_ORIGIN_LOCKS];
+
+        if (!u->origin_slots)
+                return;
+        pthread_mutex_lock(m);
+        if (u->origin_slots[i].ino == top_ino)
+                u->origin_slots[i].ino = 0;
+        pthread_mutex_unlock(m);
+}
+
+bool union_origin_cached(Union *u, const char *path, ino_t top_ino, ino_t *ino)
+{
+        size_t i = origin_slot(top_ino);
+        pthread_mutex_t *m;
+        uint64_t fin, start;
+        ino_t origin = 0;
+        struct stat st;
+        bool hit = false;
+
+        if (!u->origin_slots || !top_ino)
+                return union_origin_get(u, path, ino);
+        m = &u->origin_locks[i % UNION_ORIGIN_LOCKS];
+        pthread_mutex_lock(m);
+        if (u->origin_slots[i].ino == top_ino) {
+                origin = u->origin_slots[i].origin;
+                hit = true;
+        }
+        pthread_mutex_unlock(m);
+        if (!hit) {
+                fin = atomic_load(&u->ns_finished);
+                start = atomic_load(&u->ns_started);
+                if (!union_origin_get(u, path, &origin))
+                        origin = 0;
+                /* what path names now is the inode asked about, and no
+                 * rename or unlink ran across the two reads */
+                if (start == fin &&
+                    union_bops(u, 0)->getattr(union_branch(u, 0), path, &st) == 0 &&
+                    st.st_ino == top_ino) {
+                        pthread_mutex_lock(m);
+                        if (atomic_load(&u->ns_started) == start) {
+                                u->origin_slots[i].ino = top_ino;
+                                u->origin_slots[i].origin = origin;
+                        }
+                        pthread_mutex_unlock(m);
+                }
+        }
+        if (!origin)
+                return false;
+        *ino = origin;
+        return true;
+}
+
+/* Whether a copy of st may keep st's number. Not a lower file with several
+ * links: copy-up breaks them (each name copied up becomes its own file), and
+ * names still below keep reporting the number, so two files would share it
+ * (overlayfs without index makes the same choice). */
+static bool origin_keep(const struct stat *st)
+{
+        return st->st_nlink == 1;
+}
+
+/* Records ino as the origin of the top entry at path; false if the top
+ * refuses (then the entry reports its own number). */
+static int origin_set(Union *u, const char *path, ino_t ino)
+{
+        LsInstance *top = union_branch(u, 0);
+        unsigned char v[8];
+        uint64_t x = (uint64_t)ino;
+        int r;
+
+        for (int i = 0; i < 8; i++, x >>= 8)
+                v[i] = (unsigned char)x;
+        r = top->ops->setxattr ? top->ops->setxattr(top, path, UNION_XATTR_ORIGIN, v, sizeof(v), 0)
+                               : -EOPNOTSUPP;
+        return r < 0 && !copy_refused(r) ? r : 0;
+}
+
+/* Marks top directory dir impure (if it is not yet), before an entry with an
+ * origin lands in it. 0 also when the top refuses the mark: *markedp false. */
+static int impure_mark(Union *u, const char *dir, bool *markedp)
+{
+        LsInstance *top = union_branch(u, 0);
+        UnionStack stack;
+        int r;
+
+        *markedp = false;
+        if (!*dir) {
+                *markedp = true; /* impure without a mark (union_dir_impure) */
+                return 0;
+        }
+        r = union_dircache_get(u, dir, &stack);
+        if (r < 0)
+                return r;
+        if (union_dir_impure(u, dir, &stack)) {
+                *markedp = true;
+                return 0;
+        }
+        r = top->ops->setxattr ? top->ops->setxattr(top, dir, UNION_XATTR_IMPURE, "", 0, 0)
+                               : -EOPNOTSUPP;
+        if (r < 0)
+                return copy_refused(r) ? 0 : r;
+        /* cached stacks say "not impure": drop them */
+        union_dircache_bump(u);
+        *markedp = true;
+        return 0;
+}
+
+int union_origin_moving(Union *u, const char *path, const char *dir)
+{
+        ino_t ino;
+        bool marked;
+
+        if (u->n_branches < 2 || !union_origin_get(u, path, &ino))
+                return 0;
+        return impure_mark(u, dir, &marked);
+}
+
 static int copy_xattrs(Union *u, int b, const char *src, const char *dst)
 {
         const LsOps *sops = union_bops(u, b), *tops = union_bops(u, 0);
@@ -80,6 +248,9 @@ static int copy_xattrs(Union *u, int b, const char *src, const char *dst)
         for (ssize_t off = 0; off < len && r >= 0; off += (ssize_t)strlen(list + off) + 1) {
                 const char *name = list + off;
 
+                /* an origin or impure mark describes the branch it is in */
+                if (union_xattr_private(name))
+                        continue;
                 vlen = sops->getxattr(sinst, src, name, NULL, 0);
                 if (vlen < 0) {
                         r = copy_refused((int)vlen) || vlen == -ENODATA ? 0 : (int)vlen;
@@ -392,6 +563,7 @@ int union_copyup(Union *u, const char *path, bool no_data)
         struct timespec ts[2];
         pthread_mutex_t *m;
         UnionEntry ent;
+        bool marked = false;
         int r;
 
         r = union_lookup(u, path, &ent);
@@ -419,12 +591,20 @@ int union_copyup(Union *u, const char *path, bool no_data)
         if (r < 0)
                 goto out;
         r = copy_attrs(u, ent.branch, path, &ent.st, tmp);
+        /* keep the inode number: the parent is marked impure first, so the
+         * copy's origin is read as soon as the copy is visible */
+        if (r >= 0 && origin_keep(&ent.st))
+                r = impure_mark(u, parent, &marked);
+        if (r >= 0 && marked)
+                r = origin_set(u, tmp, union_ino(u, ent.branch, ent.st.st_ino));
         if (r >= 0)
                 r = top->ops->rename(top, tmp, path, 0);
         if (r < 0) {
                 top->ops->unlink(top, tmp);
                 goto out;
         }
+        /* files opened below look again (see union.c, union_file_child) */
+        atomic_fetch_add(&u->copyups, 1);
         r = parent_times_restore(u, parent, ts);
 out:
         pthread_mutex_unlock(m);
@@ -482,10 +662,21 @@ static int copy_tree_rec(Union *u, const char *src, const char *dst, bool opaque
                 return 0;
         r = copy_node(u, ent.branch, src, &ent.st, dst, false);
         if (r < 0 || !S_ISDIR(ent.st.st_mode)) {
+                ino_t ino = 0;
+
                 if (r >= 0)
                         r = copy_attrs(u, ent.branch, src, &ent.st, dst);
+                /* the copy keeps the number it had (dst's parent is impure) */
+                if (r >= 0 && (ent.branch != 0 || !union_origin_get(u, src, &ino)))
+                        ino = origin_keep(&ent.st) ? union_ino(u, ent.branch, ent.st.st_ino) : 0;
+                if (r >= 0 && ino)
+                        r = origin_set(u, dst, ino);
                 return r;
         }
+        /* its entries keep their numbers through origins: mark it impure */
+        r = union_bops(u, 0)->setxattr(union_branch(u, 0), dst, UNION_XATTR_IMPURE, "", 0, 0);
+        if (r < 0 && !copy_refused(r))
+                return r;
         if (opaque) {
                 r = union_opaque_create(u, dst);
                 if (r < 0)

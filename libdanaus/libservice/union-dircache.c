@@ -174,6 +174,56 @@ static void dircache_insert(UnionDircache *dc, const char *path, uint64_t hash, 
         pthread_mutex_unlock(m);
 }
 
+/* Records the impure mark of path in its cached stack of generation gen. */
+static void dircache_set_impure(UnionDircache *dc, const char *path, uint64_t gen, int8_t v)
+{
+        uint64_t hash = union_hash(path);
+        size_t bucket = hash % UNION_DC_BUCKETS;
+        pthread_mutex_t *m = &dc->shards[bucket % UNION_DC_SHARDS];
+
+        pthread_mutex_lock(m);
+        for (DcEntry *e = dc->buckets[bucket]; e; e = e->next) {
+                if (e->gen == gen && e->hash == hash && strcmp(e->path, path) == 0) {
+                        e->stack.impure = v;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(m);
+}
+
+bool union_dir_impure(Union *u, const char *dir, UnionStack *stack)
+{
+        LsInstance *top = union_branch(u, 0);
+        uint64_t gen;
+        ssize_t r;
+
+        /* copy-ups need a lower branch, and land in the top only */
+        if (u->n_branches < 2 || stack->n == 0 || stack->idx[0] != 0)
+                return false;
+        if (stack->impure >= 0)
+                return stack->impure;
+        /* the root is taken as impure, unmarked: no branch lets xattrs be set
+         * on its root reliably (local's l*xattr on "/proc/self/fd/N" acts on
+         * the magic link), and the origin cache keeps it cheap */
+        if (!*dir) {
+                stack->impure = 1;
+                return true;
+        }
+        /* the generation before the read: marking sets the xattr, then bumps,
+         * so a stale "not impure" is only ever stored in a stale entry */
+        gen = atomic_load(&u->dircache->gen);
+        r = top->ops->getxattr ? top->ops->getxattr(top, dir, UNION_XATTR_IMPURE, NULL, 0)
+                               : -EOPNOTSUPP;
+        if (r >= 0)
+                stack->impure = 1;
+        else if (r == -ENODATA || r == -EOPNOTSUPP || r == -EPERM || r == -EACCES)
+                stack->impure = 0; /* unmarked, or a top that cannot be marked */
+        else
+                return true; /* unknown: look at origins, remember nothing */
+        dircache_set_impure(u->dircache, dir, gen, stack->impure);
+        return stack->impure;
+}
+
 static int dircache_compute_root(Union *u, UnionStack *out)
 {
         struct stat st;
@@ -181,6 +231,7 @@ static int dircache_compute_root(Union *u, UnionStack *out)
         ino_t ino = 0;
 
         out->n = 0;
+        out->impure = -1;
         for (size_t b = 0; b < u->n_branches; b++) {
                 int r = union_bops(u, (int)b)->getattr(union_branch(u, (int)b), "", &st);
 
@@ -209,6 +260,7 @@ static int dircache_compute(Union *u, const UnionStack *pstack, const char *pare
         ino_t ino = 0;
 
         out->n = 0;
+        out->impure = -1;
         for (unsigned int i = 0; i < pstack->n; i++) {
                 int b = pstack->idx[i];
                 int r = union_bops(u, b)->getattr(union_branch(u, b), path, &st);

@@ -35,6 +35,28 @@
 
 #define UNION_COPYUP_LOCKS 64
 
+/* The union's own xattrs, kept in the top branch and never shown through the
+ * union (listxattr filters them; get: -ENODATA; set/remove: -EPERM):
+ *   origin  on a copied-up non-directory: the union inode number (8 bytes,
+ *           little-endian) it had before copy-up, which it keeps reporting;
+ *   impure  on a top directory: a non-directory in it may carry an origin
+ *           (set before the first such entry lands there), so getattr and
+ *           readdir read origins only in impure directories. */
+#define UNION_XATTR_PREFIX "trusted.danaus."
+#define UNION_XATTR_PREFIX_LEN 15
+#define UNION_XATTR_ORIGIN UNION_XATTR_PREFIX "origin"
+#define UNION_XATTR_IMPURE UNION_XATTR_PREFIX "impure"
+
+/* Origins read from the top are cached by top inode number (direct-mapped,
+ * striped locks): see union-copyup.c. */
+#define UNION_ORIGIN_SLOTS 8192 /* power of two */
+#define UNION_ORIGIN_LOCKS 64
+
+typedef struct UnionOriginSlot {
+        ino_t ino;    /* top inode number; 0: empty */
+        ino_t origin; /* 0: it has none */
+} UnionOriginSlot;
+
 typedef struct UnionDircache UnionDircache;
 
 typedef struct UnionStack {
@@ -43,6 +65,9 @@ typedef struct UnionStack {
         /* inode number (already tagged) the directory reports: its bottom
          * branch's, which copy-up of the directory does not change */
         ino_t ino;
+        /* the directory is in the top branch and marked impure: 1, 0, or -1
+         * not looked at yet (union_dir_impure() fills it in lazily) */
+        int8_t impure;
 } UnionStack;
 
 typedef struct Union {
@@ -57,6 +82,16 @@ typedef struct Union {
          * at most one of these at a time, so they cannot deadlock */
         pthread_mutex_t copyup_locks[UNION_COPYUP_LOCKS];
         atomic_uint_fast64_t tmp_counter;
+        /* bumped after every copy-up of a non-directory: files opened below
+         * compare it to notice that they may have been copied up */
+        atomic_uint_fast64_t copyups;
+        /* origin cache (NULL for a one-branch union) */
+        UnionOriginSlot *origin_slots;
+        pthread_mutex_t origin_locks[UNION_ORIGIN_LOCKS];
+        /* changes of which top inode a path names (unlink, rename) count
+         * themselves here before and after: the origin cache stores nothing
+         * read across one */
+        atomic_uint_fast64_t ns_started, ns_finished;
 } Union;
 
 typedef struct UnionEntry {
@@ -68,8 +103,18 @@ typedef struct UnionEntry {
 
 typedef struct UnionFile {
         LsFile file; /* first: (LsFile *)uf works */
-        LsFile *child;
-        int branch;
+        /* the branch file I/O goes to; replaced (once, under lock) when a
+         * file opened in a lower branch is found copied up */
+        _Atomic(LsFile *) child;
+        int branch; /* branch it was opened in (fixed) */
+        /* inode number fstat reports; 0: the child's, tagged with branch */
+        ino_t ino;
+        /* opened read-only in a lower branch: may follow a later copy-up */
+        atomic_bool may_follow;
+        atomic_uint_fast64_t copyups_seen;
+        pthread_mutex_t lock; /* the rest: only under it */
+        char *path;           /* the path it was opened at */
+        LsFile *lower;        /* the child before the swap, released at release */
 } UnionFile;
 
 static inline LsInstance *union_branch(Union *u, int b)
@@ -96,6 +141,9 @@ UnionDircache *union_dircache_free(UnionDircache *dc);
 int union_dircache_get(Union *u, const char *path, UnionStack *stack);
 /* Invalidates every cached stack: call after any change of directory shape. */
 void union_dircache_bump(Union *u);
+/* True if non-directories in the top part of directory dir (stack: its stack)
+ * may carry an origin. Reads the impure mark at most once per cached stack. */
+bool union_dir_impure(Union *u, const char *dir, UnionStack *stack);
 
 /* union-whiteout.c */
 bool union_name_hidden(const char *name);
@@ -125,6 +173,20 @@ int union_copyup(Union *u, const char *path, bool no_data);
  * exist; its parent must) and marks dst opaque, so nothing below merges in. */
 int union_copy_tree(Union *u, const char *src, const char *dst);
 int union_tmp_name(Union *u, char *buf, size_t size, const char *dir);
+/* True and *ino set if the top-branch entry at path carries an origin. */
+bool union_origin_get(Union *u, const char *path, ino_t *ino);
+/* The same through the cache; top_ino: the entry's inode number in the top. */
+bool union_origin_cached(Union *u, const char *path, ino_t top_ino, ino_t *ino);
+/* Drops what the cache knows of a top inode that may be freed now. */
+void union_origin_forget(Union *u, ino_t top_ino);
+/* Bracket every change of which top inode a path names. */
+void union_ns_begin(Union *u);
+void union_ns_end(Union *u);
+/* The top non-directory at path is about to get a name in directory dir
+ * (link, rename): if it carries an origin, marks dir impure. */
+int union_origin_moving(Union *u, const char *path, const char *dir);
+/* True for the union's own xattr names (UNION_XATTR_PREFIX). */
+bool union_xattr_private(const char *name);
 
 /* union-readdir.c */
 int union_readdir(LsInstance *inst, const char *path, LsFillDir fill, void *ctx);

@@ -112,17 +112,22 @@ static int name_set_add(NameSet *s, const char *name)
 }
 
 /* Inode number of a listed entry, as getattr reports it. */
-static ino_t readdir_ino(Union *u, const UnionStack *stack, int b, const char *dir,
-                         const Dirent *d)
+static ino_t readdir_ino(Union *u, UnionStack *stack, int b, const char *dir, const Dirent *d)
 {
         char path[PATH_MAX];
         UnionStack cs;
+        ino_t ino;
 
         /* a directory inside a one-branch directory spans that branch only */
         if (d->type == DT_DIR && stack->n > 1 &&
             ls_path_join(path, sizeof(path), dir, d->name) >= 0 &&
             union_dircache_get(u, path, &cs) == 0)
                 return cs.ino;
+        /* a copy-up keeps its origin's number (only in impure directories) */
+        if (b == 0 && d->type != DT_DIR && union_dir_impure(u, dir, stack) &&
+            ls_path_join(path, sizeof(path), dir, d->name) >= 0 &&
+            union_origin_cached(u, path, d->ino, &ino))
+                return ino;
         return union_ino(u, b, d->ino);
 }
 

@@ -212,6 +212,7 @@ int union_top_remove_tree(Union *u, const char *path)
                 return r == -ENOENT ? 0 : r;
         if (!S_ISDIR(st.st_mode)) {
                 r = top->ops->unlink(top, path);
+                union_origin_forget(u, st.st_ino);
                 return r == -ENOENT ? 0 : r;
         }
         /* depth is bounded by PATH_MAX; each level keeps one heap buffer */

@@ -125,8 +125,23 @@ int union_lower_has(Union *u, const UnionStack *pstack, const char *dir, const c
         return 0;
 }
 
+/* The inode number of a non-directory: a copy-up's origin (only looked for in
+ * impure top directories, see union-private.h), else the branch's number. */
+static ino_t union_entry_ino(Union *u, const char *path, UnionEntry *ent)
+{
+        char parent[PATH_MAX];
+        ino_t ino;
+
+        if (ent->branch == 0 && u->n_branches > 1 && ent->pstack.idx[0] == 0 &&
+            ent->pstack.impure != 0 && ls_path_split(path, parent, sizeof(parent)) &&
+            union_dir_impure(u, parent, &ent->pstack) &&
+            union_origin_cached(u, path, ent->st.st_ino, &ino))
+                return ino;
+        return union_ino(u, ent->branch, ent->st.st_ino);
+}
+
 /* The stat a caller sees: st_ino rewritten, nlink 1 for merged directories. */
-static int union_stat_fixup(Union *u, const char *path, const UnionEntry *ent, struct stat *st)
+static int union_stat_fixup(Union *u, const char *path, UnionEntry *ent, struct stat *st)
 {
         *st = ent->st;
         if (S_ISDIR(st->st_mode)) {
@@ -139,7 +154,7 @@ static int union_stat_fixup(Union *u, const char *path, const UnionEntry *ent, s
                 if (stack.n > 1)
                         st->st_nlink = 1;
         } else {
-                st->st_ino = union_ino(u, ent->branch, st->st_ino);
+                st->st_ino = union_entry_ino(u, path, ent);
         }
         return 0;
 }
@@ -310,6 +325,8 @@ static int union_link(LsInstance *inst, const char *oldpath, const char *newpath
                 return r;
         /* a link to a lower file is a link to its copy-up */
         r = union_copyup(u, oldpath, false);
+        if (r >= 0)
+                r = union_origin_moving(u, oldpath, parent);
         if (r < 0)
                 return r;
         r = union_bops(u, 0)->link(union_branch(u, 0), oldpath, newpath);
@@ -346,8 +363,13 @@ static int union_unlink(LsInstance *inst, const char *path)
                 if (r < 0)
                         return r;
         }
-        if (ent.branch == 0)
-                return union_bops(u, 0)->unlink(union_branch(u, 0), path);
+        if (ent.branch == 0) {
+                union_ns_begin(u);
+                r = union_bops(u, 0)->unlink(union_branch(u, 0), path);
+                union_origin_forget(u, ent.st.st_ino);
+                union_ns_end(u);
+                return r;
+        }
         return 0;
 }
 
@@ -430,7 +452,10 @@ static int union_rename_dir(Union *u, const char *oldpath, const UnionEntry *old
         old_lower = union_lower_has(u, &old->pstack, oparent, oname);
         if (old_lower < 0)
                 return old_lower;
-        r = union_copyup_dir(u, nparent);
+        /* the old name's whiteout goes into its parent's top part */
+        r = old_lower ? union_copyup_dir(u, oparent) : 0;
+        if (r >= 0)
+                r = union_copyup_dir(u, nparent);
         if (r < 0)
                 return r;
         /* the new name's parent stack, now that the parent is in the top */
@@ -502,6 +527,8 @@ static int union_rename_file(Union *u, const char *oldpath, const UnionEntry *ol
         r = union_copyup(u, oldpath, false);
         if (r >= 0)
                 r = union_copyup_dir(u, nparent);
+        if (r >= 0)
+                r = union_origin_moving(u, oldpath, nparent);
         /* whiteout first: invisible while the top still holds the name */
         if (r >= 0 && old_lower)
                 r = union_whiteout_create(u, oparent, oname);
@@ -541,6 +568,16 @@ static int union_rename_exchange(Union *u, const char *oldpath, const UnionEntry
                 if (r < 0)
                         return r;
         }
+        /* each file gets the other's parent */
+        for (int i = 0; i < 2; i++) {
+                if (S_ISDIR(ents[i]->st.st_mode))
+                        continue;
+                if (!ls_path_split(paths[1 - i], parent, sizeof(parent)))
+                        return -EINVAL;
+                r = union_origin_moving(u, paths[i], parent);
+                if (r < 0)
+                        return r;
+        }
         /* a moved directory must not merge with a lower one of its new name */
         for (int i = 0; i < 2; i++) {
                 const char *name;
@@ -563,10 +600,9 @@ static int union_rename_exchange(Union *u, const char *oldpath, const UnionEntry
         return r;
 }
 
-static int union_rename(LsInstance *inst, const char *oldpath, const char *newpath,
-                        unsigned int flags)
+static int union_rename_locked(Union *u, const char *oldpath, const char *newpath,
+                               unsigned int flags)
 {
-        Union *u = to_union(inst);
         size_t olen = strlen(oldpath);
         char parent[PATH_MAX];
         UnionEntry old, new;
@@ -627,11 +663,28 @@ static int union_rename(LsInstance *inst, const char *oldpath, const char *newpa
                         r = union_dir_empty(u, newpath);
                         if (r < 0)
                                 return r;
+                } else if (new.branch == 0) {
+                        /* replaced: its inode may be freed, its number reused */
+                        union_origin_forget(u, new.st.st_ino);
                 }
         }
         if (S_ISDIR(old.st.st_mode))
                 return union_rename_dir(u, oldpath, &old, newpath, &new, new_exists);
         return union_rename_file(u, oldpath, &old, newpath, new_exists ? 0 : flags);
+}
+
+/* A rename changes which top inode paths name (both names, and every path
+ * beneath a directory): the origin cache must not store across it. */
+static int union_rename(LsInstance *inst, const char *oldpath, const char *newpath,
+                        unsigned int flags)
+{
+        Union *u = to_union(inst);
+        int r;
+
+        union_ns_begin(u);
+        r = union_rename_locked(u, oldpath, newpath, flags);
+        union_ns_end(u);
+        return r;
 }
 
 static int union_chmod(LsInstance *inst, const char *path, mode_t mode)
@@ -670,7 +723,12 @@ static int union_setxattr(LsInstance *inst, const char *path, const char *name,
                           const void *value, size_t size, int flags)
 {
         Union *u = to_union(inst);
-        int r = union_modify_prepare(u, path, false);
+        int r;
+
+        /* the union's own marks cannot be forged or removed */
+        if (union_xattr_private(name))
+                return -EPERM;
+        r = union_modify_prepare(u, path, false);
 
         if (r < 0)
                 return r;
@@ -680,7 +738,11 @@ static int union_setxattr(LsInstance *inst, const char *path, const char *name,
 static int union_removexattr(LsInstance *inst, const char *path, const char *name)
 {
         Union *u = to_union(inst);
-        int r = union_modify_prepare(u, path, false);
+        int r;
+
+        if (union_xattr_private(name))
+                return -EPERM;
+        r = union_modify_prepare(u, path, false);
 
         return r < 0 ? r : union_bops(u, 0)->removexattr(union_branch(u, 0), path, name);
 }
@@ -694,19 +756,68 @@ static ssize_t union_getxattr(LsInstance *inst, const char *path, const char *na
 
         if (r < 0)
                 return r;
+        if (union_xattr_private(name))
+                return -ENODATA; /* as listxattr: not there */
         return union_bops(u, ent.branch)->getxattr(union_branch(u, ent.branch), path, name, value,
                                                    size);
+}
+
+/* Removes the union's own names from an xattr name list; the new length. */
+static size_t xattr_list_filter(char *list, size_t len)
+{
+        size_t out = 0;
+
+        for (size_t off = 0; off < len;) {
+                size_t n = strnlen(list + off, len - off);
+
+                if (!union_xattr_private(list + off)) {
+                        memmove(list + out, list + off, n);
+                        out += n;
+                        if (off + n < len)
+                                list[out++] = '\0';
+                }
+                off += n + 1;
+        }
+        return out;
 }
 
 static ssize_t union_listxattr(LsInstance *inst, const char *path, char *list, size_t size)
 {
         Union *u = to_union(inst);
+        const LsOps *ops;
+        LsInstance *b;
         UnionEntry ent;
+        char *buf = NULL;
+        ssize_t len;
         int r = union_lookup(u, path, &ent);
 
         if (r < 0)
                 return r;
-        return union_bops(u, ent.branch)->listxattr(union_branch(u, ent.branch), path, list, size);
+        b = union_branch(u, ent.branch);
+        ops = b->ops;
+        /* only the top holds our names; a lower layer that once was a top
+         * may too: filter every branch's list */
+        for (int tries = 0;; tries++) {
+                len = ops->listxattr(b, path, NULL, 0);
+                if (len <= 0)
+                        return len;
+                free(buf);
+                buf = malloc((size_t)len);
+                if (!buf)
+                        return -ENOMEM;
+                len = ops->listxattr(b, path, buf, (size_t)len);
+                if (len != -ERANGE || tries >= 8)
+                        break;
+        }
+        if (len >= 0) {
+                len = (ssize_t)xattr_list_filter(buf, (size_t)len);
+                if (size && (size_t)len > size)
+                        len = -ERANGE;
+                else if (size)
+                        memcpy(list, buf, (size_t)len);
+        }
+        free(buf);
+        return len;
 }
 
 static int union_statfs(LsInstance *inst, const char *path, struct statvfs *st)
@@ -787,8 +898,11 @@ static int union_open(LsInstance *inst, const char *path, int flags, mode_t mode
         bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
         char cur[PATH_MAX], next[PATH_MAX], parent[PATH_MAX];
         LsFile *child = NULL;
+        uint64_t copyups;
+        bool copied = false;
         UnionFile *uf;
         UnionEntry ent;
+        ino_t ino = 0;
         int b, r;
 
         if (!ls_path_valid(path))
@@ -796,6 +910,7 @@ static int union_open(LsInstance *inst, const char *path, int flags, mode_t mode
         if (strlen(path) >= sizeof(cur))
                 return -ENAMETOOLONG;
         strcpy(cur, path);
+        copyups = atomic_load(&u->copyups);
         for (int hops = 0;; hops++) {
                 r = union_lookup(u, cur, &ent);
                 if (r == -ENOENT && (flags & O_CREAT)) {
@@ -840,6 +955,19 @@ static int union_open(LsInstance *inst, const char *path, int flags, mode_t mode
                         if (r < 0)
                                 return r;
                         b = 0;
+                        copied = true;
+                }
+        }
+        if (!S_ISDIR(ent.st.st_mode)) {
+                /* the number fstat reports, as getattr does; a copy made just
+                 * now has its origin, whatever the parent's cached mark says */
+                if (b == 0 && copied) {
+                        if (!union_origin_get(u, cur, &ino))
+                                ino = 0;
+                } else if (b == 0) {
+                        ino = union_entry_ino(u, cur, &ent);
+                } else {
+                        ino = union_ino(u, b, ent.st.st_ino);
                 }
         }
         r = union_bops(u, b)->open(union_branch(u, b), cur,
@@ -854,8 +982,18 @@ wrap:
         }
         uf->file.inst = inst;
         uf->file.flags = flags;
-        uf->child = child;
+        atomic_init(&uf->child, child);
         uf->branch = b;
+        uf->ino = ino;
+        pthread_mutex_init(&uf->lock, NULL);
+        /* read-only below: a later copy-up must show through this file */
+        if (b != 0 && S_ISREG(ent.st.st_mode) && u->writable) {
+                /* the counter before the open: a copy-up racing with it is
+                 * looked for at the first read */
+                atomic_init(&uf->copyups_seen, copyups);
+                uf->path = strdup(cur);
+                atomic_init(&uf->may_follow, uf->path != NULL);
+        }
         *filep = &uf->file;
         return 0;
 }
@@ -865,16 +1003,74 @@ static inline UnionFile *to_file(LsFile *file)
         return (UnionFile *)file;
 }
 
+/*
+ * A file opened read-only in a lower branch before a copy-up of its path goes
+ * on with the copy, as overlayfs does: on the next call after the union's
+ * copy-up counter moved, the path is looked up again; if the top now holds it
+ * and that entry's origin is this file's inode number, the top file is opened
+ * read-only and replaces the lower one (which stays open, unused, until
+ * release: a call in flight, or a kernel fd a front splices from, may still
+ * hold it). Limits: the path is the one it was opened at (a rename after the
+ * open is not followed), and a top that refused the origin xattr never
+ * matches, so such files keep the lower data.
+ */
+static void union_file_follow(UnionFile *uf, uint64_t copyups)
+{
+        Union *u = to_union(uf->file.inst);
+        LsInstance *top = union_branch(u, 0);
+        static const LsCred nobody = { 0, 0 }; /* unused: nothing is created */
+        LsFile *child;
+        UnionEntry ent;
+        ino_t origin;
+
+        pthread_mutex_lock(&uf->lock);
+        if (!atomic_load(&uf->may_follow) || atomic_load(&uf->copyups_seen) == copyups)
+                goto out;
+        /* before the lookup: a copy-up after it moves the counter again */
+        atomic_store(&uf->copyups_seen, copyups);
+        if (union_lookup(u, uf->path, &ent) < 0 || ent.branch != 0 || !S_ISREG(ent.st.st_mode) ||
+            !union_origin_get(u, uf->path, &origin) || origin != uf->ino)
+                goto out;
+        if (top->ops->open(top, uf->path,
+                           (uf->file.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_ACCMODE)) |
+                                   O_RDONLY | O_NOFOLLOW,
+                           0, &nobody, &child) < 0)
+                goto out; /* keep the lower data; try again after the next copy-up */
+        uf->lower = atomic_load(&uf->child);
+        atomic_store(&uf->child, child);
+        atomic_store(&uf->may_follow, false);
+        free(uf->path);
+        uf->path = NULL;
+out:
+        pthread_mutex_unlock(&uf->lock);
+}
+
+/* The branch file to use: one atomic load per call, plus, for a file opened
+ * below, one of the union's copy-up counter. */
+static inline LsFile *union_file_child(LsFile *file)
+{
+        UnionFile *uf = to_file(file);
+
+        if (atomic_load_explicit(&uf->may_follow, memory_order_relaxed)) {
+                Union *u = to_union(file->inst);
+                uint64_t c = atomic_load_explicit(&u->copyups, memory_order_acquire);
+
+                if (c != atomic_load_explicit(&uf->copyups_seen, memory_order_relaxed))
+                        union_file_follow(uf, c);
+        }
+        return atomic_load_explicit(&uf->child, memory_order_acquire);
+}
+
 static ssize_t union_pread(LsFile *file, void *buf, size_t size, off_t off)
 {
-        LsFile *c = to_file(file)->child;
+        LsFile *c = union_file_child(file);
 
         return c->inst->ops->pread(c, buf, size, off);
 }
 
 static ssize_t union_pwrite(LsFile *file, const void *buf, size_t size, off_t off)
 {
-        LsFile *c = to_file(file)->child;
+        LsFile *c = union_file_child(file);
 
         return c->inst->ops->pwrite(c, buf, size, off);
 }
@@ -882,40 +1078,41 @@ static ssize_t union_pwrite(LsFile *file, const void *buf, size_t size, off_t of
 static int union_fstat(LsFile *file, struct stat *st)
 {
         UnionFile *uf = to_file(file);
-        LsFile *c = uf->child;
+        LsFile *c = union_file_child(file);
         int r = c->inst->ops->fstat(c, st);
 
-        /* directories too get the branch's number, not the stack's: an open
-         * file has no path to find the stack (fronts use getattr for dirs) */
+        /* directories get the branch's number, not the stack's: an open file
+         * has no path to find the stack (fronts use getattr for dirs) */
         if (r == 0)
-                st->st_ino = union_ino(to_union(file->inst), uf->branch, st->st_ino);
+                st->st_ino = uf->ino ? uf->ino
+                                     : union_ino(to_union(file->inst), uf->branch, st->st_ino);
         return r;
 }
 
 static int union_ftruncate(LsFile *file, off_t size)
 {
-        LsFile *c = to_file(file)->child;
+        LsFile *c = union_file_child(file);
 
         return c->inst->ops->ftruncate(c, size);
 }
 
 static int union_fsync(LsFile *file, bool datasync)
 {
-        LsFile *c = to_file(file)->child;
+        LsFile *c = union_file_child(file);
 
         return c->inst->ops->fsync(c, datasync);
 }
 
 static int union_fallocate(LsFile *file, int mode, off_t off, off_t len)
 {
-        LsFile *c = to_file(file)->child;
+        LsFile *c = union_file_child(file);
 
         return c->inst->ops->fallocate(c, mode, off, len);
 }
 
 static int union_file_fd(LsFile *file)
 {
-        LsFile *c = to_file(file)->child;
+        LsFile *c = union_file_child(file);
 
         if (!c->inst->ops->file_fd)
                 return -EOPNOTSUPP;
@@ -925,9 +1122,13 @@ static int union_file_fd(LsFile *file)
 static int union_release(LsFile *file)
 {
         UnionFile *uf = to_file(file);
-        LsFile *c = uf->child;
+        LsFile *c = atomic_load(&uf->child);
         int r = c->inst->ops->release(c);
 
+        if (uf->lower)
+                uf->lower->inst->ops->release(uf->lower);
+        free(uf->path);
+        pthread_mutex_destroy(&uf->lock);
         free(uf);
         return r;
 }
@@ -942,6 +1143,9 @@ static void union_destroy(LsInstance *inst)
         u->dircache = union_dircache_free(u->dircache);
         for (size_t i = 0; i < UNION_COPYUP_LOCKS; i++)
                 pthread_mutex_destroy(&u->copyup_locks[i]);
+        for (size_t i = 0; i < UNION_ORIGIN_LOCKS; i++)
+                pthread_mutex_destroy(&u->origin_locks[i]);
+        free(u->origin_slots);
         free(u);
 }
 
@@ -996,11 +1200,20 @@ int union_new(LsInstance **branches, size_t n_branches, bool top_writable, LsIns
         u->inst.ops = &union_ops;
         u->writable = top_writable;
         u->same_dev = true;
+        atomic_init(&u->tmp_counter, 0);
+        atomic_init(&u->copyups, 0);
+        atomic_init(&u->ns_started, 0);
+        atomic_init(&u->ns_finished, 0);
         for (size_t i = 0; i < UNION_COPYUP_LOCKS; i++)
                 pthread_mutex_init(&u->copyup_locks[i], NULL);
+        for (size_t i = 0; i < UNION_ORIGIN_LOCKS; i++)
+                pthread_mutex_init(&u->origin_locks[i], NULL);
+        /* one branch: nothing is ever copied up */
+        if (n_branches > 1)
+                u->origin_slots = calloc(UNION_ORIGIN_SLOTS, sizeof(*u->origin_slots));
         r = union_dircache_new(&u->dircache);
         u->branches = calloc(n_branches, sizeof(*u->branches));
-        if (r < 0 || !u->branches) {
+        if (r < 0 || !u->branches || (n_branches > 1 && !u->origin_slots)) {
                 union_destroy(&u->inst);
                 r = -ENOMEM;
                 goto fail;

@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -987,6 +988,278 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/* Copy-up keeps the inode number (origin xattr in the top), in getattr,
+ * readdir and fstat, across renames and hard links and a restart, and the
+ * union's own xattrs cannot be seen or forged through it. */
+START_TEST(test_copyup_keeps_ino)
+{
+        char p[PATH_MAX], list[512], val[16];
+        struct stat a, b, c, l0, s0, g0, n0;
+        LsInstance *u;
+        Listing l;
+        LsFile *f;
+        ssize_t n;
+        T t;
+
+        t_init(&t, 2);
+        hmkdir(&t, 1, "d");
+        hput(&t, 1, "d/f", "lower f");
+        hput(&t, 1, "c", "lower c");
+        hput(&t, 1, "g", "lower g");
+        hput(&t, 1, "m", "lower m");
+        hpath(&t, 1, "s", p);
+        ck_assert_int_eq(symlink("c", p), 0);
+        t_union(&t, true);
+        u = t.u;
+        ck_assert_int_eq(ugetattr(u, "d/f", &a), 0);
+        ck_assert_int_eq(ugetattr(u, "c", &l0), 0);
+        ck_assert_int_eq(ugetattr(u, "s", &s0), 0);
+        ck_assert_int_eq(ugetattr(u, "g", &g0), 0);
+        ck_assert_int_eq(ugetattr(u, "m", &n0), 0);
+        /* chmod copies up: same number, by getattr, readdir and fstat */
+        ck_assert_int_eq(u->ops->chmod(u, "d/f", 0600), 0);
+        ck_assert(hexists(&t, 0, "d/f"));
+        ck_assert_int_eq(ugetattr(u, "d/f", &b), 0);
+        ck_assert_int_eq(b.st_ino, a.st_ino);
+        ck_assert_int_eq(b.st_mode & 0777, 0600);
+        ck_assert_int_eq(ulist(u, "d", &l), 0);
+        ck_assert_int_eq(l.n, 1);
+        ck_assert_int_eq(l.inos[0], a.st_ino);
+        ck_assert_int_eq(u->ops->open(u, "d/f", O_RDONLY, 0, &me, &f), 0);
+        ck_assert_int_eq(f->inst->ops->fstat(f, &c), 0);
+        ck_assert_int_eq(c.st_ino, a.st_ino);
+        f->inst->ops->release(f);
+        /* write-open copies up: fstat of that very file, then getattr */
+        ck_assert_int_eq(u->ops->open(u, "g", O_WRONLY, 0, &me, &f), 0);
+        ck_assert_int_eq(f->inst->ops->fstat(f, &c), 0);
+        ck_assert_int_eq(c.st_ino, g0.st_ino);
+        f->inst->ops->release(f);
+        ck_assert_int_eq(ugetattr(u, "g", &c), 0);
+        ck_assert_int_eq(c.st_ino, g0.st_ino);
+        /* a symlink too */
+        ck_assert_int_eq(u->ops->chown(u, "s", 0, 0), 0);
+        ck_assert(hexists(&t, 0, "s"));
+        ck_assert_int_eq(ugetattr(u, "s", &c), 0);
+        ck_assert(S_ISLNK(c.st_mode));
+        ck_assert_int_eq(c.st_ino, s0.st_ino);
+        /* link(lower c, c2): both names, one number, two links */
+        ck_assert_int_eq(u->ops->mkdir(u, "new", 0755, &me), 0);
+        ck_assert_int_eq(u->ops->link(u, "c", "new/c2"), 0);
+        ck_assert_int_eq(ugetattr(u, "c", &a), 0);
+        ck_assert_int_eq(ugetattr(u, "new/c2", &b), 0);
+        ck_assert_int_eq(a.st_ino, l0.st_ino);
+        ck_assert_int_eq(b.st_ino, l0.st_ino);
+        ck_assert_int_eq(a.st_nlink, 2);
+        ck_assert_int_eq(b.st_nlink, 2);
+        ck_assert_int_eq(ulist(u, "new", &l), 0);
+        ck_assert_int_eq(l.inos[0], l0.st_ino);
+        /* rename into a directory that only the top holds (marked impure) */
+        ck_assert_int_eq(u->ops->mkdir(u, "new2", 0755, &me), 0);
+        ck_assert_int_eq(u->ops->rename(u, "m", "new2/m", 0), 0);
+        ck_assert_int_eq(ugetattr(u, "new2/m", &c), 0);
+        ck_assert_int_eq(c.st_ino, n0.st_ino);
+        /* a merged directory renamed (its tree copied): files keep theirs */
+        ck_assert_int_eq(ugetattr(u, "d/f", &a), 0);
+        ck_assert_int_eq(u->ops->rename(u, "d", "d2", 0), 0);
+        ck_assert_int_eq(ugetattr(u, "d2/f", &b), 0);
+        ck_assert_int_eq(b.st_ino, a.st_ino);
+        /* the union's xattrs: recorded in the top, invisible, unforgeable */
+        hpath(&t, 0, "c", p);
+        ck_assert_int_eq(lgetxattr(p, "trusted.danaus.origin", val, sizeof(val)), 8);
+        n = u->ops->listxattr(u, "c", list, sizeof(list));
+        ck_assert_int_ge(n, 0);
+        for (ssize_t off = 0; off < n; off += (ssize_t)strlen(list + off) + 1)
+                ck_assert_msg(strncmp(list + off, "trusted.danaus.", 15) != 0, "listed %s",
+                              list + off);
+        ck_assert_int_eq(u->ops->listxattr(u, "c", NULL, 0), n);
+        ck_assert_int_eq(u->ops->getxattr(u, "c", "trusted.danaus.origin", val, sizeof(val)),
+                         -ENODATA);
+        ck_assert_int_eq(u->ops->setxattr(u, "c", "trusted.danaus.origin", "12345678", 8, 0),
+                         -EPERM);
+        ck_assert_int_eq(u->ops->setxattr(u, "new/c2", "trusted.danaus.impure", "", 0, 0), -EPERM);
+        ck_assert_int_eq(u->ops->removexattr(u, "c", "trusted.danaus.origin"), -EPERM);
+        ck_assert_int_eq(ugetattr(u, "c", &a), 0);
+        ck_assert_int_eq(a.st_ino, l0.st_ino);
+        /* a new file in place of a removed copy-up gets its own number */
+        ck_assert_int_eq(u->ops->unlink(u, "g"), 0);
+        ck_assert_int_eq(uwrite(u, "g", O_CREAT | O_EXCL, "new g", 0), 0);
+        ck_assert_int_eq(ugetattr(u, "g", &a), 0);
+        ck_assert_int_ne(a.st_ino, g0.st_ino);
+        ck_assert_int_eq(hstat(&t, 0, "g", &b), 0);
+        ck_assert_int_eq(a.st_ino, b.st_ino);
+        t_done(&t);
+
+        /* the numbers survive a restart (they live in the top) */
+        t_union(&t, true);
+        ck_assert_int_eq(ugetattr(t.u, "c", &a), 0);
+        ck_assert_int_eq(a.st_ino, l0.st_ino);
+        ck_assert_int_eq(ugetattr(t.u, "new2/m", &a), 0);
+        ck_assert_int_eq(a.st_ino, n0.st_ino);
+        ck_assert_int_eq(ugetattr(t.u, "s", &a), 0);
+        ck_assert_int_eq(a.st_ino, s0.st_ino);
+        t_done(&t);
+}
+END_TEST
+
+/* A lower file with several links is copied up as a file of its own (the
+ * links break): it must not keep the number the names still below report. */
+START_TEST(test_copyup_lower_hardlinks)
+{
+        char p[PATH_MAX], q[PATH_MAX];
+        struct stat a, b, f0;
+        T t;
+
+        t_init(&t, 2);
+        hput(&t, 1, "f", "linked");
+        hpath(&t, 1, "f", p);
+        hpath(&t, 1, "g", q);
+        ck_assert_int_eq(link(p, q), 0);
+        t_union(&t, true);
+        ck_assert_int_eq(ugetattr(t.u, "f", &f0), 0);
+        ck_assert_int_eq(f0.st_nlink, 2);
+        ck_assert_int_eq(t.u->ops->chmod(t.u, "f", 0600), 0);
+        ck_assert_int_eq(ugetattr(t.u, "f", &a), 0);
+        ck_assert_int_eq(ugetattr(t.u, "g", &b), 0);
+        ck_assert_int_eq(b.st_ino, f0.st_ino);
+        ck_assert_int_ne(a.st_ino, b.st_ino);
+        hpath(&t, 0, "f", p);
+        ck_assert_int_eq(lgetxattr(p, "trusted.danaus.origin", NULL, 0), -1);
+        t_done(&t);
+}
+END_TEST
+
+/* A file opened read-only below, then copied up by someone else, reads the
+ * copy from then on (as overlayfs since 4.19); a different file created at
+ * the same name later is not followed. */
+START_TEST(test_open_follows_copyup)
+{
+        char buf[64];
+        struct stat st, lst;
+        LsFile *r1, *r2;
+        LsInstance *u;
+        T t;
+
+        t_init(&t, 2);
+        hput(&t, 1, "f", "lower data");
+        hput(&t, 1, "g", "old g");
+        t_union(&t, true);
+        u = t.u;
+        ck_assert_int_eq(ugetattr(u, "f", &lst), 0);
+        ck_assert_int_eq(u->ops->open(u, "f", O_RDONLY, 0, &me, &r1), 0);
+        ck_assert_int_eq(r1->inst->ops->pread(r1, buf, sizeof(buf), 0), 10);
+        ck_assert_int_eq(uwrite(u, "f", O_TRUNC, "NEW", 0), 0);
+        memset(buf, 0, sizeof(buf));
+        ck_assert_int_eq(r1->inst->ops->pread(r1, buf, sizeof(buf), 0), 3);
+        ck_assert_str_eq(buf, "NEW");
+        ck_assert_int_eq(r1->inst->ops->fstat(r1, &st), 0);
+        ck_assert_int_eq(st.st_size, 3);
+        ck_assert_int_eq(st.st_ino, lst.st_ino);
+        /* the kernel fd a front splices from is the copy's too */
+        ck_assert_int_ge(r1->inst->ops->file_fd(r1), 0);
+        ck_assert_int_eq(pread(r1->inst->ops->file_fd(r1), buf, 3, 0), 3);
+        ck_assert_int_eq(memcmp(buf, "NEW", 3), 0);
+        /* later writes through the union show as well */
+        ck_assert_int_eq(uwrite(u, "f", 0, "ne", 0), 0);
+        ck_assert_int_eq(r1->inst->ops->pread(r1, buf, 3, 0), 3);
+        ck_assert_int_eq(memcmp(buf, "neW", 3), 0);
+        ck_assert_int_eq(r1->inst->ops->release(r1), 0);
+
+        /* removed and re-created: a new file, the old fd keeps the old data */
+        ck_assert_int_eq(u->ops->open(u, "g", O_RDONLY, 0, &me, &r2), 0);
+        ck_assert_int_eq(u->ops->unlink(u, "g"), 0);
+        ck_assert_int_eq(uwrite(u, "g", O_CREAT | O_EXCL, "brand new", 0), 0);
+        ck_assert_int_eq(u->ops->chmod(u, "g", 0600), 0);
+        memset(buf, 0, sizeof(buf));
+        ck_assert_int_eq(r2->inst->ops->pread(r2, buf, sizeof(buf), 0), 5);
+        ck_assert_str_eq(buf, "old g");
+        ck_assert_int_eq(r2->inst->ops->release(r2), 0);
+        t_done(&t);
+}
+END_TEST
+
+/* Many readers of a lower file while it is copied up: every read returns
+ * either the old or the new content, whole, and ends on the new one. */
+static LsFile *g_follow_file;
+static atomic_int g_follow_stop;
+
+static void *follow_reader(void *arg)
+{
+        char buf[32];
+        long bad = 0;
+
+        while (!atomic_load(&g_follow_stop)) {
+                ssize_t n = g_follow_file->inst->ops->pread(g_follow_file, buf, sizeof(buf), 0);
+
+                if (!(n == 8 && memcmp(buf, "OLDOLDOL", 8) == 0) &&
+                    !(n == 8 && memcmp(buf, "NEWNEWNE", 8) == 0))
+                        bad++;
+        }
+        return (void *)bad;
+}
+
+START_TEST(test_open_follows_copyup_threads)
+{
+        pthread_t th[4];
+        char buf[16];
+        T t;
+
+        t_init(&t, 2);
+        hput(&t, 1, "f", "OLDOLDOL");
+        t_union(&t, true);
+        ck_assert_int_eq(t.u->ops->open(t.u, "f", O_RDONLY, 0, &me, &g_follow_file), 0);
+        atomic_store(&g_follow_stop, 0);
+        for (int i = 0; i < 4; i++)
+                ck_assert_int_eq(pthread_create(&th[i], NULL, follow_reader, NULL), 0);
+        usleep(20000);
+        ck_assert_int_eq(uwrite(t.u, "f", 0, "NEWNEWNE", 0), 0);
+        usleep(20000);
+        atomic_store(&g_follow_stop, 1);
+        for (int i = 0; i < 4; i++) {
+                void *ret;
+
+                pthread_join(th[i], &ret);
+                ck_assert_int_eq((long)ret, 0);
+        }
+        ck_assert_int_eq(g_follow_file->inst->ops->pread(g_follow_file, buf, 8, 0), 8);
+        ck_assert_int_eq(memcmp(buf, "NEWNEWNE", 8), 0);
+        g_follow_file->inst->ops->release(g_follow_file);
+        t_done(&t);
+}
+END_TEST
+
+/* difftest seed 2: a lower-only directory (whose parent is not in the top)
+ * renamed onto an empty merged directory: the old name's whiteout needs the
+ * parent copied up (was -ENOENT, after the tree had been moved). */
+START_TEST(test_rename_dir_parent_lower)
+{
+        struct stat st;
+        Listing l;
+        LsInstance *u;
+        T t;
+
+        t_init(&t, 3);
+        hmkdir(&t, 1, "f");
+        hmkdir(&t, 1, "f/b");
+        hput(&t, 1, "f/b/x", "x");
+        hmkdir(&t, 1, "h");
+        hmkdir(&t, 1, "h/g");
+        hput(&t, 1, "h/g/.wh.d", "");
+        hmkdir(&t, 2, "h");
+        hmkdir(&t, 2, "h/g");
+        hmkdir(&t, 2, "h/g/d");
+        t_union(&t, true);
+        u = t.u;
+        ck_assert_int_eq(u->ops->rename(u, "f/b", "h/g", 0), 0);
+        ck_assert_int_eq(ugetattr(u, "f/b", &st), -ENOENT);
+        ck_assert_str_eq(uread(u, "h/g/x"), "x");
+        ck_assert_int_eq(ulist(u, "h/g", &l), 0);
+        ck_assert_int_eq(l.n, 1);
+        ck_assert_int_eq(ulist(u, "f", &l), 0);
+        ck_assert_int_eq(l.n, 0);
+        t_done(&t);
+}
+END_TEST
+
 static Suite *union_suite(void)
 {
         Suite *s = suite_create("union");
@@ -1014,6 +1287,11 @@ static Suite *union_suite(void)
                 { "inode_numbers", test_inode_numbers },
                 { "read_only", test_read_only },
                 { "concurrency", test_concurrency },
+                { "copyup_keeps_ino", test_copyup_keeps_ino },
+                { "copyup_lower_hardlinks", test_copyup_lower_hardlinks },
+                { "open_follows_copyup", test_open_follows_copyup },
+                { "open_follows_copyup_threads", test_open_follows_copyup_threads },
+                { "rename_dir_parent_lower", test_rename_dir_parent_lower },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
