@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fuse-front-private.h"
@@ -163,37 +164,55 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         free(buf);
 }
 
+/* Writes one request's data at off. */
+static ssize_t write_data(FuseFront *f, LsFile *file, struct fuse_bufvec *in, off_t off)
+{
+        const struct fuse_buf *b = &in->buf[in->idx];
+        size_t size = fuse_buf_size(in);
+        struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+        char *copy;
+        ssize_t n;
+
+        if (in->count - in->idx == 1 && !(b->flags & FUSE_BUF_IS_FD))
+                /* The usual case (no splice): one buffer in memory. */
+                return f->ops->pwrite(file, (const char *)b->mem + in->off, size, off);
+        copy = malloc(size ? size : 1);
+        if (!copy)
+                return -ENOMEM;
+        dst.buf[0].mem = copy;
+        n = fuse_buf_copy(&dst, in, 0);
+        if (n >= 0)
+                n = f->ops->pwrite(file, copy, (size_t)n, off);
+        free(copy);
+        return n;
+}
+
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
                          struct fuse_file_info *fi)
 {
         FuseFront *f = req_front(req);
         LsFile *file = fi_file(fi);
-        const struct fuse_buf *b = &in->buf[in->idx];
-        size_t size = fuse_buf_size(in);
-        char *copy = NULL;
+        struct stat before;
         ssize_t n;
 
-        if (in->count - in->idx == 1 && !(b->flags & FUSE_BUF_IS_FD)) {
-                /* The usual case (no splice): one buffer in memory. */
-                n = f->ops->pwrite(file, (const char *)b->mem + in->off, size, off);
-        } else {
-                struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+        /* With writeback caching the kernel owns a written file's mtime: it
+         * dates the write(2) itself and sends the time in SETATTR when it
+         * changes (never when the write fell in the same clock tick), while
+         * the page itself comes back here later, on another thread, maybe
+         * after that SETATTR. So a write-back (fi->writepage) must not move
+         * the backend's mtime: put back what it was. */
+        bool keep_mtime = fi->writepage && f->ops->futimens && f->ops->fstat(file, &before) >= 0;
 
-                copy = malloc(size ? size : 1);
-                if (!copy) {
-                        reply_err(req, -ENOMEM);
-                        return;
-                }
-                dst.buf[0].mem = copy;
-                n = fuse_buf_copy(&dst, in, 0);
-                if (n >= 0)
-                        n = f->ops->pwrite(file, copy, (size_t)n, off);
+        n = write_data(f, file, in, off);
+        if (n > 0 && keep_mtime) {
+                struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, before.st_mtim };
+
+                f->ops->futimens(file, ts);
         }
         if (n < 0)
                 reply_err(req, (int)n);
         else
                 fuse_reply_write(req, (size_t)n);
-        free(copy);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -193,33 +193,43 @@ static struct timespec set_time(int to_set, int set, int now, const struct times
         return (struct timespec){ .tv_nsec = UTIME_OMIT };
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-                       struct fuse_file_info *fi)
-{
-        FuseFront *f = req_front(req);
-        LsFile *file = fi ? fi_file(fi) : NULL;
-        char path[PATH_MAX];
-        struct stat st;
-        int r, r_path;
+/* One SETATTR: what to change. */
+typedef struct SetattrReq {
+        const struct stat *attr;
+        int to_set;
+} SetattrReq;
 
-        /* An open file that lost its last name can still be truncated and
-         * stat'ed through its handle; the rest needs a name. */
-        r_path = front_path(f, ino, path);
-        r = 0;
+/* Applies req through file when it is given and the instance can (handle
+ * ops answer -EOPNOTSUPP otherwise), else by path (r_path < 0: no name).
+ * Through the handle, a file renamed or unlinked while open keeps working,
+ * as on a local filesystem; by name, a lower file is copied up. */
+static int setattr_apply(FuseFront *f, LsFile *file, const char *path, int r_path,
+                         const SetattrReq *req)
+{
+        const struct stat *attr = req->attr;
+        int to_set = req->to_set, r = 0;
+
+#define SETATTR_CALL(fileop, fileargs, pathop, pathargs)                                           \
+        ({                                                                                         \
+                int r_ = -EOPNOTSUPP;                                                              \
+                if (file && f->ops->fileop)                                                        \
+                        r_ = f->ops->fileop fileargs;                                              \
+                if (r_ == -EOPNOTSUPP)                                                             \
+                        r_ = r_path < 0 ? r_path : f->ops->pathop pathargs;                        \
+                r_;                                                                                \
+        })
         if (to_set & FUSE_SET_ATTR_MODE)
-                r = r_path < 0 ? r_path : f->ops->chmod(f->inst, path, attr->st_mode & 07777);
+                r = SETATTR_CALL(fchmod, (file, attr->st_mode & 07777), chmod,
+                                 (f->inst, path, attr->st_mode & 07777));
         if (r >= 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
                 uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
                 gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
-                r = r_path < 0 ? r_path : f->ops->chown(f->inst, path, uid, gid);
+                r = SETATTR_CALL(fchown, (file, uid, gid), chown, (f->inst, path, uid, gid));
         }
-        if (r >= 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
-                if (file)
-                        r = f->ops->ftruncate(file, attr->st_size);
-                else
-                        r = r_path < 0 ? r_path : f->ops->truncate(f->inst, path, attr->st_size);
-        }
+        if (r >= 0 && (to_set & FUSE_SET_ATTR_SIZE))
+                r = SETATTR_CALL(ftruncate, (file, attr->st_size), truncate,
+                                 (f->inst, path, attr->st_size));
         if (r >= 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
                                  FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
                 struct timespec ts[2] = {
@@ -229,17 +239,62 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
                                  &attr->st_mtim),
                 };
 
-                r = r_path < 0 ? r_path : f->ops->utimens(f->inst, path, ts);
+                r = SETATTR_CALL(futimens, (file, ts), utimens, (f->inst, path, ts));
         }
-        if (r >= 0) {
-                /* By name when there is one: after a union copy-up the handle
-                 * may still be the lower file, the name shows the change. */
-                if (r_path >= 0)
-                        r = f->ops->getattr(f->inst, path, &st);
-                else if (file)
-                        r = f->ops->fstat(file, &st);
-                else
-                        r = node_file_call(front_node(f, ino), fstat_fn, &st);
+#undef SETATTR_CALL
+        return r;
+}
+
+typedef struct SetattrCtx {
+        FuseFront *f;
+        const SetattrReq *req;
+        struct stat *st;
+} SetattrCtx;
+
+/* For a nameless node: through one of its open files. */
+static int setattr_fn(NodeFile *nf, void *ctx)
+{
+        SetattrCtx *c = ctx;
+        LsFile *file = ((FrontFile *)nf)->file;
+        int r;
+
+        if (!file)
+                return -ENOENT;
+        r = setattr_apply(c->f, file, NULL, -ENOENT, c->req);
+        return r < 0 ? r : file->inst->ops->fstat(file, c->st);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+        FuseFront *f = req_front(req);
+        LsFile *file = fi ? fi_file(fi) : NULL;
+        SetattrReq sreq = { .attr = attr, .to_set = to_set };
+        char path[PATH_MAX];
+        struct stat st;
+        int r, r_path;
+
+        /* The kernel names a handle for ftruncate and, with writeback
+         * caching, for the times of written files; even without one, a node
+         * whose last name is gone (unlinked while open) is reached through
+         * one of its open files. */
+        r_path = front_path(f, ino, path);
+        if (!file && r_path < 0) {
+                SetattrCtx c = { .f = f, .req = &sreq, .st = &st };
+
+                r = node_file_call(front_node(f, ino), setattr_fn, &c);
+        } else {
+                r = setattr_apply(f, file, path, r_path, &sreq);
+                if (r >= 0) {
+                        /* By name when there is one: after a union copy-up the
+                         * handle may still be the lower file, the name shows
+                         * the change. A name gone meanwhile: the handle. */
+                        r = r_path >= 0 ? f->ops->getattr(f->inst, path, &st) : -ENOENT;
+                        if (r == -ENOENT && file)
+                                r = f->ops->fstat(file, &st);
+                        else if (r == -ENOENT)
+                                r = node_file_call(front_node(f, ino), fstat_fn, &st);
+                }
         }
         if (r < 0)
                 reply_err(req, r);

@@ -24,8 +24,8 @@ typedef struct FrontCache {
         bool noflush;            /* no FLUSH on close(2): our flush has nothing to do */
         bool cache_symlinks;     /* kernel caches readlink (targets never change in place) */
         bool splice_read;        /* read replies spliced from the file's fd (zero copy) */
-        bool writeback_cache;    /* kernel buffers writes; off: EIO under racing
-                                  * rename/unlink/append (tests/fuse/test-concurrent.sh) */
+        bool writeback_cache;    /* kernel buffers writes (see performance.md for the
+                                  * fast path's flush-and-invalidate rule) */
         unsigned max_threads;    /* worker threads of the FUSE loop */
         unsigned max_idle_threads;
 } FrontCache;
@@ -40,7 +40,7 @@ typedef struct FrontCache {
                 .noflush = true,                                                                   \
                 .cache_symlinks = true,                                                            \
                 .splice_read = true,                                                               \
-                .writeback_cache = false,                                                          \
+                .writeback_cache = true,                                                           \
                 .max_threads = 16,                                                                 \
                 .max_idle_threads = 16,                                                            \
         })

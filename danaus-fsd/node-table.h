@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 
 typedef struct Node Node;
 typedef struct NodeTable NodeTable;

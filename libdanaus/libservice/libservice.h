@@ -92,6 +92,11 @@ struct LsOps {
         int (*ftruncate)(LsFile *file, off_t size);
         int (*fsync)(LsFile *file, bool datasync);
         int (*fallocate)(LsFile *file, int mode, off_t off, off_t len);
+        /* Optional (NULL or -EOPNOTSUPP: use the path form): attribute changes
+         * through an open file, which still work after its name is gone. */
+        int (*fchmod)(LsFile *file, mode_t mode);
+        int (*fchown)(LsFile *file, uid_t uid, gid_t gid);
+        int (*futimens)(LsFile *file, const struct timespec ts[2]);
         /* Optional (NULL or -EOPNOTSUPP): a kernel fd holding the same data, so a
          * front end may splice instead of copying. Owned by the file. */
         int (*file_fd)(LsFile *file);

@@ -600,6 +600,21 @@ static int local_fallocate(LsFile *file, int mode, off_t off, off_t len)
         return errno_or(fallocate(to_file(file)->fd, mode, off, len));
 }
 
+static int local_fchmod(LsFile *file, mode_t mode)
+{
+        return errno_or(fchmod(to_file(file)->fd, mode));
+}
+
+static int local_fchown(LsFile *file, uid_t uid, gid_t gid)
+{
+        return errno_or(fchown(to_file(file)->fd, uid, gid));
+}
+
+static int local_futimens(LsFile *file, const struct timespec ts[2])
+{
+        return errno_or(futimens(to_file(file)->fd, ts));
+}
+
 static int local_file_fd(LsFile *file)
 {
         return to_file(file)->fd;
@@ -651,6 +666,9 @@ static const LsOps local_ops = {
         .ftruncate = local_ftruncate,
         .fsync = local_fsync,
         .fallocate = local_fallocate,
+        .fchmod = local_fchmod,
+        .fchown = local_fchown,
+        .futimens = local_futimens,
         .file_fd = local_file_fd,
         .release = local_release,
 };

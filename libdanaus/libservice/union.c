@@ -1110,6 +1110,38 @@ static int union_fallocate(LsFile *file, int mode, off_t off, off_t len)
         return c->inst->ops->fallocate(c, mode, off, len);
 }
 
+/* Attribute changes through a handle: only a file open in the top branch
+ * may change in place; one open below needs the copy-up the path form does. */
+static LsFile *union_file_top_child(LsFile *file)
+{
+        LsFile *c = union_file_child(file);
+
+        return to_file(file)->branch == 0 && c->inst == union_branch(to_union(file->inst), 0)
+                       ? c
+                       : NULL;
+}
+
+static int union_fchmod(LsFile *file, mode_t mode)
+{
+        LsFile *c = union_file_top_child(file);
+
+        return c && c->inst->ops->fchmod ? c->inst->ops->fchmod(c, mode) : -EOPNOTSUPP;
+}
+
+static int union_fchown(LsFile *file, uid_t uid, gid_t gid)
+{
+        LsFile *c = union_file_top_child(file);
+
+        return c && c->inst->ops->fchown ? c->inst->ops->fchown(c, uid, gid) : -EOPNOTSUPP;
+}
+
+static int union_futimens(LsFile *file, const struct timespec ts[2])
+{
+        LsFile *c = union_file_top_child(file);
+
+        return c && c->inst->ops->futimens ? c->inst->ops->futimens(c, ts) : -EOPNOTSUPP;
+}
+
 static int union_file_fd(LsFile *file)
 {
         LsFile *c = union_file_child(file);
@@ -1178,6 +1210,9 @@ static const LsOps union_ops = {
         .ftruncate = union_ftruncate,
         .fsync = union_fsync,
         .fallocate = union_fallocate,
+        .fchmod = union_fchmod,
+        .fchown = union_fchown,
+        .futimens = union_futimens,
         .file_fd = union_file_fd,
         .release = union_release,
 };

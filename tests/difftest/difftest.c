@@ -969,8 +969,9 @@ static void do_unlink(bool dir)
         rand_path(p, sizeof p);
         begin("%s %s", dir ? "rmdir" : "unlink", p);
         unpin_parent(p);
-        if (dir)
-                unpin_path(p, false);
+        /* Also for files: B may give the freed inode number to a new file,
+         * which must not inherit this one's pinned mtime. */
+        unpin_path(p, false);
         struct res r[2];
         for (int s = 0; s < 2; s++)
                 r[s] = RES(unlinkat(S[s].root, p, dir ? AT_REMOVEDIR : 0));
