@@ -366,13 +366,14 @@ static int local_utimens(LsInstance *inst, const char *path, const struct timesp
         return errno_or(utimensat(at.fd, at.name, ts, AT_SYMLINK_NOFOLLOW));
 }
 
-/* The l*xattr() path for a node: confined parent fd + one component. */
+/* The l*xattr() path for a node below the root (the root itself is served
+ * by the f*xattr() calls on its fd: l*xattr() on "/proc/self/fd/N" would act
+ * on the magic link, not on the directory): confined parent fd + one
+ * component. */
 static int local_xattr_path(Local *l, const char *path, char *buf, size_t size, LocalAt *at)
 {
         int r;
 
-        if (!*path)
-                return local_proc_path(buf, size, l->root_fd, NULL);
         r = local_at_resolve(l, path, at);
         if (r < 0)
                 return r;
@@ -389,6 +390,8 @@ static int local_setxattr(LsInstance *inst, const char *path, const char *name,
 
         if (l->read_only)
                 return -EROFS;
+        if (!*path)
+                return errno_or(fsetxattr(l->root_fd, name, value, size, flags));
         r = local_xattr_path(l, path, proc, sizeof(proc), &at);
         if (r < 0)
                 return r;
@@ -403,10 +406,12 @@ static ssize_t local_getxattr(LsInstance *inst, const char *path, const char *na
         ssize_t n;
         int r;
 
-        r = local_xattr_path(to_local(inst), path, proc, sizeof(proc), &at);
-        if (r < 0)
+        if (!*path)
+                n = fgetxattr(to_local(inst)->root_fd, name, value, size);
+        else if ((r = local_xattr_path(to_local(inst), path, proc, sizeof(proc), &at)) < 0)
                 return r;
-        n = lgetxattr(proc, name, value, size);
+        else
+                n = lgetxattr(proc, name, value, size);
         return n < 0 ? -errno : n;
 }
 
@@ -417,10 +422,12 @@ static ssize_t local_listxattr(LsInstance *inst, const char *path, char *list, s
         ssize_t n;
         int r;
 
-        r = local_xattr_path(to_local(inst), path, proc, sizeof(proc), &at);
-        if (r < 0)
+        if (!*path)
+                n = flistxattr(to_local(inst)->root_fd, list, size);
+        else if ((r = local_xattr_path(to_local(inst), path, proc, sizeof(proc), &at)) < 0)
                 return r;
-        n = llistxattr(proc, list, size);
+        else
+                n = llistxattr(proc, list, size);
         return n < 0 ? -errno : n;
 }
 
@@ -433,6 +440,8 @@ static int local_removexattr(LsInstance *inst, const char *path, const char *nam
 
         if (l->read_only)
                 return -EROFS;
+        if (!*path)
+                return errno_or(fremovexattr(l->root_fd, name));
         r = local_xattr_path(l, path, proc, sizeof(proc), &at);
         if (r < 0)
                 return r;

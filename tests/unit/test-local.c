@@ -248,6 +248,11 @@ START_TEST(test_file_ops)
         ck_assert_int_eq(inst->ops->getxattr(inst, "dir/sub/new", "user.k", buf, sizeof(buf)), 1);
         ck_assert_int_eq(inst->ops->listxattr(inst, "dir/sub/new", list, sizeof(list)), 7);
         ck_assert_int_eq(inst->ops->removexattr(inst, "dir/sub/new", "user.k"), 0);
+        /* the root too (its fd, not a /proc magic link) */
+        ck_assert_int_eq(inst->ops->setxattr(inst, "", "user.r", "rv", 2, 0), 0);
+        ck_assert_int_eq(inst->ops->getxattr(inst, "", "user.r", buf, sizeof(buf)), 2);
+        ck_assert_int_ge(inst->ops->listxattr(inst, "", list, sizeof(list)), 7);
+        ck_assert_int_eq(inst->ops->removexattr(inst, "", "user.r"), 0);
         ck_assert_int_eq(inst->ops->rename(inst, "dir/sub/new", "dir/moved", 0), 0);
         ck_assert_int_eq(inst->ops->link(inst, "dir/moved", "dir/hard"), 0);
         ck_assert_int_eq(inst->ops->getattr(inst, "dir/hard", &st), 0);
