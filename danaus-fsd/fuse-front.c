@@ -85,6 +85,8 @@ static void reply_new_entry(fuse_req_t req, FuseFront *f, fuse_ino_t parent, con
                 front_reply_entry(req, f, &e);
 }
 
+#define FRONT_MAX_IO (1U << 20)
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
         FuseFront *f = userdata;
@@ -104,6 +106,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         f->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
         conn->want |= conn->capable & (FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_ASYNC_READ);
         conn->time_gran = 1;
+        /* Fewer, larger requests for sequential I/O and write-back: libfuse's
+         * buffers take 1 MiB (256 pages) and it asks the kernel for the
+         * matching max_pages; the kernel caps read-ahead by its own limit. */
+        conn->max_write = FRONT_MAX_IO;
+        conn->max_readahead = FRONT_MAX_IO;
         log_debug("%s: FUSE protocol %u.%u, capable 0x%x, want 0x%x, max_write %u", f->mountpoint,
                   conn->proto_major, conn->proto_minor, conn->capable, conn->want,
                   conn->max_write);
