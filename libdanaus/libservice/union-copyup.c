@@ -597,8 +597,12 @@ int union_copyup(Union *u, const char *path, bool no_data)
                 r = impure_mark(u, parent, &marked);
         if (r >= 0 && marked)
                 r = origin_set(u, tmp, union_ino(u, ent.branch, ent.st.st_ino));
-        if (r >= 0)
+        if (r >= 0) {
+                /* the path now resolves to the top (union-lookcache.c) */
+                union_ns_begin(u);
                 r = top->ops->rename(top, tmp, path, 0);
+                union_ns_end(u);
+        }
         if (r < 0) {
                 top->ops->unlink(top, tmp);
                 goto out;

@@ -100,6 +100,11 @@ UnionDircache *union_dircache_free(UnionDircache *dc)
         return NULL;
 }
 
+uint64_t union_dircache_gen(Union *u)
+{
+        return atomic_load(&u->dircache->gen);
+}
+
 void union_dircache_bump(Union *u)
 {
         /* seq_cst: the change this announces is complete before it (the caller

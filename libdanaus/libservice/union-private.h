@@ -58,6 +58,16 @@ typedef struct UnionOriginSlot {
 } UnionOriginSlot;
 
 typedef struct UnionDircache UnionDircache;
+typedef struct UnionLookcache UnionLookcache;
+
+#define UNION_LOOK_SLOTS 16384 /* power of two */
+#define UNION_LOOK_LOCKS 64
+#define UNION_LOOK_PATH_MAX 112
+
+/* Where a lookup stands against concurrent changes (union-lookcache.c). */
+typedef struct UnionLookStamp {
+        uint64_t started, finished, gen;
+} UnionLookStamp;
 
 typedef struct UnionStack {
         unsigned int n;
@@ -78,6 +88,7 @@ typedef struct Union {
         /* all branch roots on one st_dev: inode numbers are passed through */
         bool same_dev;
         UnionDircache *dircache;
+        UnionLookcache *lookcache; /* NULL for a one-branch union */
         /* serialises copy-ups of one path (striped by path hash); a thread holds
          * at most one of these at a time, so they cannot deadlock */
         pthread_mutex_t copyup_locks[UNION_COPYUP_LOCKS];
@@ -180,6 +191,15 @@ bool union_origin_cached(Union *u, const char *path, ino_t top_ino, ino_t *ino);
 /* Drops what the cache knows of a top inode that may be freed now. */
 void union_origin_forget(Union *u, ino_t top_ino);
 /* Bracket every change of which top inode a path names. */
+/* union-lookcache.c: path -> lower branch holding it */
+int union_lookcache_new(UnionLookcache **lcp);
+UnionLookcache *union_lookcache_free(UnionLookcache *lc);
+void union_look_stamp(Union *u, UnionLookStamp *s);
+/* The branch path was found in under the stamp now, or -1. */
+int union_lookcache_get(Union *u, const char *path, const UnionLookStamp *now);
+void union_lookcache_put(Union *u, const char *path, int branch, const UnionLookStamp *before);
+uint64_t union_dircache_gen(Union *u);
+
 void union_ns_begin(Union *u);
 void union_ns_end(Union *u);
 /* The top non-directory at path is about to get a name in directory dir

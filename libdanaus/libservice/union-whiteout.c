@@ -94,7 +94,11 @@ int union_whiteout_create(Union *u, const char *dir, const char *name)
 
         if (r < 0)
                 return r;
-        return union_marker_create(u, path);
+        /* a whiteout changes where names resolve (union-lookcache.c) */
+        union_ns_begin(u);
+        r = union_marker_create(u, path);
+        union_ns_end(u);
+        return r;
 }
 
 int union_whiteout_remove(Union *u, const char *dir, const char *name)
@@ -104,7 +108,9 @@ int union_whiteout_remove(Union *u, const char *dir, const char *name)
 
         if (r < 0)
                 return r == -ENAMETOOLONG ? 0 : r;
+        union_ns_begin(u);
         r = union_bops(u, 0)->unlink(union_branch(u, 0), path);
+        union_ns_end(u);
         return r == -ENOENT ? 0 : r;
 }
 
@@ -125,7 +131,10 @@ int union_opaque_create(Union *u, const char *path)
 
         if (r < 0)
                 return r;
-        return union_marker_create(u, buf);
+        union_ns_begin(u);
+        r = union_marker_create(u, buf);
+        union_ns_end(u);
+        return r;
 }
 
 typedef struct NameList {

@@ -51,8 +51,9 @@ ino_t union_ino(Union *u, int branch, ino_t ino)
 int union_lookup(Union *u, const char *path, UnionEntry *ent)
 {
         char parent[PATH_MAX];
+        UnionLookStamp stamp;
         const char *name;
-        int r;
+        int r, cached;
 
         ent->branch = -1;
         ent->wh_branch = -1;
@@ -75,15 +76,23 @@ int union_lookup(Union *u, const char *path, UnionEntry *ent)
         name = ls_path_split(path, parent, sizeof(parent));
         if (!name)
                 return -ENAMETOOLONG;
+        union_look_stamp(u, &stamp);
         r = union_dircache_get(u, parent, &ent->pstack);
         if (r < 0)
                 return r;
+        cached = union_lookcache_get(u, path, &stamp);
+        if (cached > 0 &&
+            union_bops(u, cached)->getattr(union_branch(u, cached), path, &ent->st) == 0) {
+                ent->branch = cached;
+                return 0;
+        }
         for (unsigned int i = 0; i < ent->pstack.n; i++) {
                 int b = ent->pstack.idx[i];
 
                 r = union_bops(u, b)->getattr(union_branch(u, b), path, &ent->st);
                 if (r == 0) {
                         ent->branch = b;
+                        union_lookcache_put(u, path, b, &stamp);
                         return 0;
                 }
                 if (r != -ENOENT)
@@ -1178,6 +1187,7 @@ static void union_destroy(LsInstance *inst)
         for (size_t i = 0; i < UNION_ORIGIN_LOCKS; i++)
                 pthread_mutex_destroy(&u->origin_locks[i]);
         free(u->origin_slots);
+        union_lookcache_free(u->lookcache);
         free(u);
 }
 
@@ -1247,6 +1257,8 @@ int union_new(LsInstance **branches, size_t n_branches, bool top_writable, LsIns
         if (n_branches > 1)
                 u->origin_slots = calloc(UNION_ORIGIN_SLOTS, sizeof(*u->origin_slots));
         r = union_dircache_new(&u->dircache);
+        if (r >= 0 && n_branches > 1)
+                r = union_lookcache_new(&u->lookcache);
         u->branches = calloc(n_branches, sizeof(*u->branches));
         if (r < 0 || !u->branches || (n_branches > 1 && !u->origin_slots)) {
                 union_destroy(&u->inst);

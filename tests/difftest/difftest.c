@@ -464,7 +464,8 @@ static int list_fd(int fd, struct dlist *l)
         closedir(d);
         if (e)
                 return -e;
-        qsort(l->v, l->n, sizeof *l->v, dent_cmp);
+        if (l->n) /* an empty directory has no array: qsort(NULL) is undefined */
+                qsort(l->v, l->n, sizeof *l->v, dent_cmp);
         return 0;
 }
 

@@ -242,6 +242,52 @@ START_TEST(test_lookup_cost)
         counted_calls = 0;
         ck_assert_int_eq(ugetattr(t.u, "d/bot", &st), 0);
         ck_assert_int_eq(counted_calls, 5);
+        /* again: the lookup cache remembers the branch (union-lookcache.c) */
+        counted_calls = 0;
+        ck_assert_int_eq(ugetattr(t.u, "d/bot", &st), 0);
+        ck_assert_int_eq(counted_calls, 1);
+        t_done(&t);
+}
+END_TEST
+
+/* Every change that moves where a cached lower name resolves is seen. */
+START_TEST(test_lookcache_invalidation)
+{
+        struct stat st;
+        T t;
+
+        t_init(&t, 3);
+        hmkdir(&t, 1, "d");
+        hmkdir(&t, 2, "d");
+        hput(&t, 2, "d/gone", "x");
+        hput(&t, 2, "d/chm", "x");
+        hput(&t, 2, "d/mv", "x");
+        hput(&t, 1, "d/mid", "m");
+        hput(&t, 2, "d/mid", "b");
+        t_union(&t, true);
+        for (int k = 0; k < 2; k++) {
+                ck_assert_int_eq(ugetattr(t.u, "d/gone", &st), 0);
+                ck_assert_int_eq(ugetattr(t.u, "d/chm", &st), 0);
+                ck_assert_int_eq(ugetattr(t.u, "d/mv", &st), 0);
+                ck_assert_int_eq(ugetattr(t.u, "d/mid", &st), 0);
+        }
+        ck_assert_int_eq(st.st_size, 1);
+        /* whiteout */
+        ck_assert_int_eq(t.u->ops->unlink(t.u, "d/gone"), 0);
+        ck_assert_int_eq(ugetattr(t.u, "d/gone", &st), -ENOENT);
+        /* copy-up */
+        ck_assert_int_eq(t.u->ops->chmod(t.u, "d/chm", 0600), 0);
+        ck_assert_int_eq(ugetattr(t.u, "d/chm", &st), 0);
+        ck_assert_int_eq(st.st_mode & 07777, 0600);
+        ck_assert(hexists(&t, 0, "d/chm"));
+        /* rename */
+        ck_assert_int_eq(t.u->ops->rename(t.u, "d/mv", "d/mv2", 0), 0);
+        ck_assert_int_eq(ugetattr(t.u, "d/mv", &st), -ENOENT);
+        ck_assert_int_eq(ugetattr(t.u, "d/mv2", &st), 0);
+        /* the middle branch's "mid" goes: the bottom's must stay hidden */
+        ck_assert_int_eq(t.u->ops->unlink(t.u, "d/mid"), 0);
+        ck_assert_int_eq(ugetattr(t.u, "d/mid", &st), -ENOENT);
+        ck_assert_str_eq(uread(t.u, "d/chm") ? "ok" : "", "ok");
         t_done(&t);
 }
 END_TEST
@@ -1292,6 +1338,7 @@ static Suite *union_suite(void)
                 { "open_follows_copyup", test_open_follows_copyup },
                 { "open_follows_copyup_threads", test_open_follows_copyup_threads },
                 { "rename_dir_parent_lower", test_rename_dir_parent_lower },
+                { "lookcache_invalidation", test_lookcache_invalidation },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
