@@ -38,6 +38,8 @@
 #include "libservice/union-private.h"
 
 #define UNION_COPY_CHUNK (1024 * 1024)
+/* in-kernel copies go in steps this large, each pushed to disk at once */
+#define UNION_COPY_SYNC_STEP (8 << 20)
 
 int union_tmp_name(Union *u, char *buf, size_t size, const char *dir)
 {
@@ -332,7 +334,9 @@ static int copy_kernel(int sfd, int dfd, off_t size)
                         break;
                 while (data < hole) {
                         off_t in = data, out = data;
-                        ssize_t n = copy_file_range(sfd, &in, dfd, &out, (size_t)(hole - data), 0);
+                        size_t want = hole - data < UNION_COPY_SYNC_STEP ? (size_t)(hole - data)
+                                                                         : UNION_COPY_SYNC_STEP;
+                        ssize_t n = copy_file_range(sfd, &in, dfd, &out, want, 0);
 
                         if (n < 0) {
                                 if (errno == EINTR)
@@ -341,6 +345,11 @@ static int copy_kernel(int sfd, int dfd, off_t size)
                         }
                         if (n == 0)
                                 return 0; /* source shrank */
+                        /* Start writing this step to disk now, while the next
+                         * is copied: the fsync before the copy is published
+                         * then waits for the tail only. Advisory: a failure
+                         * here is caught by that fsync. */
+                        sync_file_range(dfd, data, n, SYNC_FILE_RANGE_WRITE);
                         data += n;
                 }
                 off = hole;
