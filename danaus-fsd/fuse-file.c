@@ -215,12 +215,12 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
                 fuse_reply_write(req, (size_t)n);
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-        /* Nothing is buffered here: a write that returned is in the backend
-         * (DESIGN.md "Cache and consistency"); no locks are kept here. */
-        reply_err(req, 0);
-}
+/* No flush handler, on purpose: libfuse answers FLUSH with ENOSYS and the
+ * kernel then never sends it again. Nothing is buffered here (a write that
+ * returned is in the backend, DESIGN.md "Cache and consistency") and no
+ * locks are kept, so a close(2) costs no round trip. FOPEN_NOFLUSH alone is
+ * not enough: the kernel ignores it under writeback caching, where close
+ * still writes the kernel's dirty pages back first. */
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -286,7 +286,6 @@ void front_file_ops(struct fuse_lowlevel_ops *ops)
         ops->create = op_create;
         ops->read = op_read;
         ops->write_buf = op_write_buf;
-        ops->flush = op_flush;
         ops->release = op_release;
         ops->fsync = op_fsync;
         ops->fallocate = op_fallocate;
