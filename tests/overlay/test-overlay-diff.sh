@@ -26,7 +26,8 @@ require_fuse
 [ -x "$DANAUS_FSD" ] || skip "danaus-fsd not built ($DANAUS_FSD)"
 command -v python3 >/dev/null || skip "no python3"
 command -v setfattr >/dev/null || skip "no setfattr (attr)"
-tar --version 2>/dev/null | grep -q 'GNU tar' || skip "needs GNU tar"
+# (grep -q would stop reading early: with pipefail the writer's SIGPIPE fails the test)
+tar --version 2>/dev/null | grep 'GNU tar' >/dev/null || skip "needs GNU tar"
 grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
 grep -qw overlay /proc/filesystems || skip "no overlayfs in this kernel"
 
@@ -86,7 +87,7 @@ chmod 755 "$R" "$OVL" "$DAN"
 tar_opts=(--numeric-owner --xattrs --xattrs-include='user.*')
 tar -C "$S1" "${tar_opts[@]}" -cf "$T_DIR/layer1.tar" .
 tar -C "$S2" "${tar_opts[@]}" -cf "$T_DIR/layer2.tar" .
-tar -tvf "$T_DIR/layer2.tar" | grep -q '\.wh\.\.wh\.\.opq' || fail "layer 2 lost its opaque marker"
+tar -tvf "$T_DIR/layer2.tar" | grep '\.wh\.\.wh\.\.opq' >/dev/null || fail "layer 2 lost its opaque marker"
 tar -C "$R/oci1" "${tar_opts[@]}" -xpf "$T_DIR/layer1.tar"
 tar -C "$R/oci2" "${tar_opts[@]}" -xpf "$T_DIR/layer2.tar"
 [ "$(stat -c %h "$R/oci1/bin/tool")" = 2 ] || fail "tar did not keep the hard link"
