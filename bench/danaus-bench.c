@@ -43,13 +43,22 @@
 
 extern char **environ;
 
-#define CHUNK (1u << 20)  /* sequential I/O unit: 1 MiB */
-#define BLK 4096u         /* random I/O unit: 4 KiB */
+#define CHUNK       (1u << 20) /* sequential I/O unit: 1 MiB */
+#define BLK         4096u      /* random I/O unit: 4 KiB */
 #define PWRITE_SPAN (16u << 20)
 
 enum op {
-        OP_STAT, OP_OPEN, OP_CREATE, OP_PREAD, OP_PWRITE, OP_SEQREAD,
-        OP_SEQREAD_COLD, OP_SEQWRITE, OP_READDIR, OP_COPYUP, OP_TAR,
+        OP_STAT,
+        OP_OPEN,
+        OP_CREATE,
+        OP_PREAD,
+        OP_PWRITE,
+        OP_SEQREAD,
+        OP_SEQREAD_COLD,
+        OP_SEQWRITE,
+        OP_READDIR,
+        OP_COPYUP,
+        OP_TAR,
 };
 
 enum unit { U_US, U_MS, U_MBS };
@@ -60,20 +69,20 @@ static const struct opdef {
         enum unit unit;
         long iters; /* default per thread and repetition */
 } opdefs[] = {
-        { "stat", OP_STAT, U_US, 20000 },
-        { "open", OP_OPEN, U_US, 20000 },
-        { "create", OP_CREATE, U_US, 5000 },
-        { "pread", OP_PREAD, U_US, 20000 },
-        { "pwrite", OP_PWRITE, U_US, 20000 },
-        { "seqread", OP_SEQREAD, U_MBS, 1 },
-        { "seqread-cold", OP_SEQREAD_COLD, U_MBS, 1 },
-        { "seqwrite", OP_SEQWRITE, U_MBS, 1 },
-        { "readdir", OP_READDIR, U_MS, 10 },
-        { "copyup", OP_COPYUP, U_MS, 1 },
-        { "tar", OP_TAR, U_MS, 1 },
+    {"stat", OP_STAT, U_US, 20000},
+    {"open", OP_OPEN, U_US, 20000},
+    {"create", OP_CREATE, U_US, 5000},
+    {"pread", OP_PREAD, U_US, 20000},
+    {"pwrite", OP_PWRITE, U_US, 20000},
+    {"seqread", OP_SEQREAD, U_MBS, 1},
+    {"seqread-cold", OP_SEQREAD_COLD, U_MBS, 1},
+    {"seqwrite", OP_SEQWRITE, U_MBS, 1},
+    {"readdir", OP_READDIR, U_MS, 10},
+    {"copyup", OP_COPYUP, U_MS, 1},
+    {"tar", OP_TAR, U_MS, 1},
 };
 
-static const char *unit_names[] = { "us/op", "ms/op", "MB/s" };
+static const char *unit_names[] = {"us/op", "ms/op", "MB/s"};
 
 static struct {
         const char *dir;
@@ -89,15 +98,19 @@ static struct {
         const char *tarball;
         const char *label;
 } cfg = {
-        .threads = 1, .reps = 5, .iters = -1, .size = 256u << 20,
-        .cu_size = 100u << 20, .entries = 10000,
+    .threads = 1,
+    .reps = 5,
+    .iters = -1,
+    .size = 256u << 20,
+    .cu_size = 100u << 20,
+    .entries = 10000,
 };
 
 struct thr {
         int id;
         pthread_t tid;
-        char work[4096];   /* per-thread scratch directory */
-        char path[4096];   /* per-op file */
+        char work[4096]; /* per-thread scratch directory */
+        char path[4096]; /* per-op file */
         int fd;
         char *buf;
         uint64_t bytes;
@@ -136,10 +149,23 @@ static uint64_t parse_size(const char *s)
         if (errno || end == s)
                 die("bad size '%s'", s);
         switch (*end) {
-        case 'k': case 'K': v <<= 10; end++; break;
-        case 'm': case 'M': v <<= 20; end++; break;
-        case 'g': case 'G': v <<= 30; end++; break;
-        default: break;
+        case 'k':
+        case 'K':
+                v <<= 10;
+                end++;
+                break;
+        case 'm':
+        case 'M':
+                v <<= 20;
+                end++;
+                break;
+        case 'g':
+        case 'G':
+                v <<= 30;
+                end++;
+                break;
+        default:
+                break;
         }
         if (*end == 'i' || *end == 'B')
                 end++;
@@ -179,7 +205,9 @@ static void fill_pattern(char *buf, size_t n, unsigned seed)
 {
         uint32_t x = 2463534242u ^ seed;
         for (size_t i = 0; i + 4 <= n; i += 4) {
-                x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
                 memcpy(buf + i, &x, 4);
         }
 }
@@ -248,7 +276,9 @@ static uint64_t read_whole(const char *path)
 
 static int rm_cb(const char *p, const struct stat *sb, int type, struct FTW *ftw)
 {
-        (void)sb; (void)type; (void)ftw;
+        (void)sb;
+        (void)type;
+        (void)ftw;
         if (remove(p) < 0 && errno != ENOENT)
                 fprintf(stderr, "danaus-bench: remove %s: %s\n", p, strerror(errno));
         return 0;
@@ -296,7 +326,13 @@ static long cu_index(int rep, int t)
 
 /* ---- per-thread timed bodies ---- */
 
-#define FAIL(t, ...) do { fprintf(stderr, "danaus-bench: " __VA_ARGS__); fputc('\n', stderr); (t)->err = 1; return; } while (0)
+#define FAIL(t, ...)                                                                               \
+        do {                                                                                       \
+                fprintf(stderr, "danaus-bench: " __VA_ARGS__);                                     \
+                fputc('\n', stderr);                                                               \
+                (t)->err = 1;                                                                      \
+                return;                                                                            \
+        } while (0)
 
 static void body(struct thr *t)
 {
@@ -365,8 +401,8 @@ static void body(struct thr *t)
                         t->bytes += (uint64_t)r;
                 }
                 if (t->bytes != cfg.size)
-                        FAIL(t, "read %s: %" PRIu64 " bytes, expected %" PRIu64, t->path,
-                             t->bytes, cfg.size);
+                        FAIL(t, "read %s: %" PRIu64 " bytes, expected %" PRIu64, t->path, t->bytes,
+                             cfg.size);
                 break;
         case OP_SEQWRITE: {
                 int fd = open(t->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -378,7 +414,8 @@ static void body(struct thr *t)
                         if (w != (ssize_t)len) {
                                 int e = errno;
                                 close(fd);
-                                FAIL(t, "write %s: %s", t->path, w < 0 ? strerror(e) : "short write");
+                                FAIL(t, "write %s: %s", t->path,
+                                     w < 0 ? strerror(e) : "short write");
                         }
                         t->bytes += len;
                 }
@@ -403,7 +440,8 @@ static void body(struct thr *t)
                         if (e)
                                 FAIL(t, "readdir %s: %s", p, strerror(e));
                         if (cnt != cfg.entries) /* also catches duplicates in a union */
-                                FAIL(t, "readdir %s: %ld entries, expected %ld", p, cnt, cfg.entries);
+                                FAIL(t, "readdir %s: %ld entries, expected %ld", p, cnt,
+                                     cfg.entries);
                 }
                 break;
         case OP_COPYUP: {
@@ -420,7 +458,7 @@ static void body(struct thr *t)
                 break;
         }
         case OP_TAR: {
-                char *argv[] = { "tar", "-xf", (char *)cfg.tarball, "-C", t->path, NULL };
+                char *argv[] = {"tar", "-xf", (char *)cfg.tarball, "-C", t->path, NULL};
                 if (run_cmd(argv) < 0)
                         FAIL(t, "tar -xf %s -C %s failed", cfg.tarball, t->path);
                 break;
@@ -475,7 +513,7 @@ static void finish(struct thr *t)
                 unlink(t->path);
                 break;
         case OP_TAR: {
-                char *argv[] = { "rm", "-rf", "--one-file-system", t->path, NULL };
+                char *argv[] = {"rm", "-rf", "--one-file-system", t->path, NULL};
                 if (run_cmd(argv) < 0)
                         t->err = 1;
                 break;
@@ -519,8 +557,10 @@ static void drop_caches(void)
         if (fd < 0 || write(fd, "1", 1) != 1) {
                 static bool warned;
                 if (!warned)
-                        fprintf(stderr, "danaus-bench: cannot drop caches (%s); "
-                                "cold read is only fadvise(DONTNEED)\n", strerror(errno));
+                        fprintf(stderr,
+                                "danaus-bench: cannot drop caches (%s); "
+                                "cold read is only fadvise(DONTNEED)\n",
+                                strerror(errno));
                 warned = true;
         }
         if (fd >= 0)
@@ -564,8 +604,8 @@ static void setup(struct thr *th)
                                 close(fd);
                         } else if (op != OP_READDIR && stat(p, &st) < 0) {
                                 /* also the warm-up: every entry looked up once */
-                                die("stat %s: %s (is rd/ populated with --entries files?)",
-                                    p, strerror(errno));
+                                die("stat %s: %s (is rd/ populated with --entries files?)", p,
+                                    strerror(errno));
                         }
                 }
                 break;
@@ -616,11 +656,12 @@ static void setup(struct thr *th)
 
 static void usage(FILE *f)
 {
-        fprintf(f,
-                "usage: danaus-bench --dir DIR --op OP [--threads N] [--reps R] [--iters K]\n"
-                "                    [--size BYTES] [--cu-size BYTES] [--entries N]\n"
-                "                    [--file-base B] [--rep-base B] [--tarball PATH] [--label NAME]\n"
-                "ops:");
+        fprintf(
+            f,
+            "usage: danaus-bench --dir DIR --op OP [--threads N] [--reps R] [--iters K]\n"
+            "                    [--size BYTES] [--cu-size BYTES] [--entries N]\n"
+            "                    [--file-base B] [--rep-base B] [--tarball PATH] [--label NAME]\n"
+            "ops:");
         for (size_t i = 0; i < sizeof opdefs / sizeof opdefs[0]; i++)
                 fprintf(f, " %s", opdefs[i].name);
         fputc('\n', f);
@@ -629,25 +670,27 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
         static const struct option lopts[] = {
-                { "dir", required_argument, NULL, 'd' },
-                { "op", required_argument, NULL, 'o' },
-                { "threads", required_argument, NULL, 't' },
-                { "reps", required_argument, NULL, 'r' },
-                { "iters", required_argument, NULL, 'k' },
-                { "size", required_argument, NULL, 's' },
-                { "cu-size", required_argument, NULL, 'c' },
-                { "entries", required_argument, NULL, 'e' },
-                { "file-base", required_argument, NULL, 'f' },
-                { "rep-base", required_argument, NULL, 'b' },
-                { "tarball", required_argument, NULL, 'a' },
-                { "label", required_argument, NULL, 'l' },
-                { "help", no_argument, NULL, 'h' },
-                { 0 },
+            {"dir", required_argument, NULL, 'd'},
+            {"op", required_argument, NULL, 'o'},
+            {"threads", required_argument, NULL, 't'},
+            {"reps", required_argument, NULL, 'r'},
+            {"iters", required_argument, NULL, 'k'},
+            {"size", required_argument, NULL, 's'},
+            {"cu-size", required_argument, NULL, 'c'},
+            {"entries", required_argument, NULL, 'e'},
+            {"file-base", required_argument, NULL, 'f'},
+            {"rep-base", required_argument, NULL, 'b'},
+            {"tarball", required_argument, NULL, 'a'},
+            {"label", required_argument, NULL, 'l'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
         };
         int c;
         while ((c = getopt_long(argc, argv, "d:o:t:r:k:s:c:e:f:b:a:l:h", lopts, NULL)) != -1) {
                 switch (c) {
-                case 'd': cfg.dir = optarg; break;
+                case 'd':
+                        cfg.dir = optarg;
+                        break;
                 case 'o':
                         for (size_t i = 0; i < sizeof opdefs / sizeof opdefs[0]; i++)
                                 if (strcmp(optarg, opdefs[i].name) == 0)
@@ -655,18 +698,42 @@ int main(int argc, char **argv)
                         if (!cfg.op)
                                 die("unknown op '%s'", optarg);
                         break;
-                case 't': cfg.threads = (int)parse_long(optarg, 1); break;
-                case 'r': cfg.reps = (int)parse_long(optarg, 1); break;
-                case 'k': cfg.iters = parse_long(optarg, 1); break;
-                case 's': cfg.size = parse_size(optarg); break;
-                case 'c': cfg.cu_size = parse_size(optarg); break;
-                case 'e': cfg.entries = parse_long(optarg, 1); break;
-                case 'f': cfg.file_base = parse_long(optarg, 0); break;
-                case 'b': cfg.rep_base = parse_long(optarg, 0); break;
-                case 'a': cfg.tarball = optarg; break;
-                case 'l': cfg.label = optarg; break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case 't':
+                        cfg.threads = (int)parse_long(optarg, 1);
+                        break;
+                case 'r':
+                        cfg.reps = (int)parse_long(optarg, 1);
+                        break;
+                case 'k':
+                        cfg.iters = parse_long(optarg, 1);
+                        break;
+                case 's':
+                        cfg.size = parse_size(optarg);
+                        break;
+                case 'c':
+                        cfg.cu_size = parse_size(optarg);
+                        break;
+                case 'e':
+                        cfg.entries = parse_long(optarg, 1);
+                        break;
+                case 'f':
+                        cfg.file_base = parse_long(optarg, 0);
+                        break;
+                case 'b':
+                        cfg.rep_base = parse_long(optarg, 0);
+                        break;
+                case 'a':
+                        cfg.tarball = optarg;
+                        break;
+                case 'l':
+                        cfg.label = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
         }
         if (!cfg.dir || !cfg.op || optind != argc) {
@@ -720,14 +787,20 @@ int main(int argc, char **argv)
                 double wall = t1 - t0, v;
                 double ops = (double)cfg.iters * cfg.threads;
                 switch (cfg.op->unit) {
-                case U_US: v = wall / ops * 1e6; break;
-                case U_MS: v = wall / ops * 1e3; break;
-                default: v = (double)bytes / wall / 1e6; break;
+                case U_US:
+                        v = wall / ops * 1e6;
+                        break;
+                case U_MS:
+                        v = wall / ops * 1e3;
+                        break;
+                default:
+                        v = (double)bytes / wall / 1e6;
+                        break;
                 }
                 if (cfg.label)
                         printf("system=%s ", cfg.label);
-                printf("op=%s threads=%d rep=%ld value=%.3f unit=%s\n", cfg.op->name,
-                       cfg.threads, cfg.rep_base + r, v, unit_names[cfg.op->unit]);
+                printf("op=%s threads=%d rep=%ld value=%.3f unit=%s\n", cfg.op->name, cfg.threads,
+                       cfg.rep_base + r, v, unit_names[cfg.op->unit]);
                 fflush(stdout);
         }
         for (int i = 0; i < cfg.threads; i++)

@@ -71,12 +71,12 @@ static void entry_teardown(FsEntry *e)
 static int entry_start(FsTable *t, FsEntry *e, const FsTableParams *p, const PoolMount *m)
 {
         FrontParams fp = {
-                .mountpoint = m->mountpoint,
-                .pool = p->cfg->pool,
-                .inst = e->inst,
-                .read_only = pool_mount_read_only(m),
-                .debug = p->debug,
-                .cache = p->cache,
+            .mountpoint = m->mountpoint,
+            .pool = p->cfg->pool,
+            .inst = e->inst,
+            .read_only = pool_mount_read_only(m),
+            .debug = p->debug,
+            .cache = p->cache,
         };
         sigset_t all, old;
         int r;

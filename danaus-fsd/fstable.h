@@ -21,10 +21,10 @@ typedef struct FsTable FsTable;
 
 typedef struct FsTableParams {
         const PoolConfig *cfg;
-        int debug;             /* 1: our debug logs, 2: plus libfuse's request dump */
-        FrontCache cache;      /* the same for every mount of the pool */
-        pthread_t waiter;      /* told when a mount went away ... */
-        int notify_sig;        /* ... with this signal (blocked, waited for) */
+        int debug;        /* 1: our debug logs, 2: plus libfuse's request dump */
+        FrontCache cache; /* the same for every mount of the pool */
+        pthread_t waiter; /* told when a mount went away ... */
+        int notify_sig;   /* ... with this signal (blocked, waited for) */
 } FsTableParams;
 
 /* Readies every mount point, builds every instance, mounts and starts

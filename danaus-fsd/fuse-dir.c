@@ -28,7 +28,7 @@ typedef struct DirHandle {
         size_t n_ents, cap_ents;
         char *names; /* NUL-terminated names, back to back */
         size_t n_names, cap_names;
-        ino_t ino;   /* the directory's own, for "." and ".." */
+        ino_t ino;    /* the directory's own, for "." and ".." */
         bool snapped; /* ents/names hold a listing */
         bool served;  /* something was read: offset 0 means rewind */
 } DirHandle;
@@ -60,7 +60,7 @@ static int dir_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type
             grow((void **)&d->names, &d->cap_names, d->n_names + len, 1) < 0)
                 return -ENOMEM;
         memcpy(d->names + d->n_names, name, len);
-        d->ents[d->n_ents++] = (DirEntry){ .name_off = d->n_names, .ino = ino, .type = d_type };
+        d->ents[d->n_ents++] = (DirEntry){.name_off = d->n_names, .ino = ino, .type = d_type};
         d->n_names += len;
         return 0;
 }
@@ -141,7 +141,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 /* Entry i of the listing with "." and ".." in front. */
 static const char *dir_entry(DirHandle *d, size_t i, struct stat *st)
 {
-        *st = (struct stat){ .st_ino = d->ino, .st_mode = S_IFDIR };
+        *st = (struct stat){.st_ino = d->ino, .st_mode = S_IFDIR};
         if (i < 2)
                 return i == 0 ? "." : "..";
         i -= 2;
@@ -172,7 +172,7 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 r = dir_snapshot(f, ino, d);
         d->served = true;
         for (i = (size_t)off; r >= 0 && off >= 0 && i < d->n_ents + 2; i++) {
-                struct fuse_entry_param e = { 0 };
+                struct fuse_entry_param e = {0};
                 const char *name = dir_entry(d, i, &e.attr);
                 size_t len;
 
@@ -187,8 +187,7 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
                         if (i >= 2 && front_child_path(f, ino, name, path, &seq) >= 0 &&
                             (rl = f->ops->getattr(f->inst, path, &st)) >= 0)
-                                rl = front_enter(f, front_node(f, ino), name, path, seq, &st,
-                                                 &e);
+                                rl = front_enter(f, front_node(f, ino), name, path, seq, &st, &e);
                         if (rl == -ENOENT && i >= 2)
                                 continue; /* gone since the snapshot */
                         /* e.ino 0 ("."/"..", or attributes failed): a plain

@@ -205,7 +205,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 
         n = write_data(f, file, in, off);
         if (n > 0 && keep_mtime) {
-                struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, before.st_mtim };
+                struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, before.st_mtim};
 
                 f->ops->futimens(file, ts);
         }

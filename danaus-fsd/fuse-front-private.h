@@ -6,8 +6,8 @@
  * fuse-dir.c directory handles).
  */
 #define FUSE_USE_VERSION 312
-#include <fuse_lowlevel.h>
 #include <assert.h>
+#include <fuse_lowlevel.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -68,7 +68,7 @@ static inline LsCred req_cred(fuse_req_t req)
 {
         const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
-        return (LsCred){ .uid = ctx->uid, .gid = ctx->gid };
+        return (LsCred){.uid = ctx->uid, .gid = ctx->gid};
 }
 
 /* The path of node ino; -ENOENT once it has no name left. */
@@ -81,8 +81,8 @@ int front_child_path(FuseFront *f, fuse_ino_t parent, const char *name, char pat
 /* Registers the entry name of parent (attributes st, path as built under
  * seq) with the node table, counting one kernel lookup; rebuilds the path
  * when a directory rename raced. On success fills e. */
-int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX],
-                unsigned seq, const struct stat *st, struct fuse_entry_param *e);
+int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX], unsigned seq,
+                const struct stat *st, struct fuse_entry_param *e);
 
 /* Sends e; when the kernel did not take it (request interrupted), drops the
  * lookup it counted. */

@@ -36,8 +36,8 @@ int front_child_path(FuseFront *f, fuse_ino_t parent, const char *name, char pat
         return node_child_path(f->nodes, front_node(f, parent), name, path, seqp);
 }
 
-int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX],
-                unsigned seq, const struct stat *st, struct fuse_entry_param *e)
+int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX], unsigned seq,
+                const struct stat *st, struct fuse_entry_param *e)
 {
         Node *n = NULL;
         int r, tries;
@@ -53,10 +53,10 @@ int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX
         if (r < 0)
                 return r;
         *e = (struct fuse_entry_param){
-                .ino = node_table_id(f->nodes, n),
-                .attr = *st,
-                .attr_timeout = f->cache.attr_timeout,
-                .entry_timeout = f->cache.entry_timeout,
+            .ino = node_table_id(f->nodes, n),
+            .attr = *st,
+            .attr_timeout = f->cache.attr_timeout,
+            .entry_timeout = f->cache.entry_timeout,
         };
         return 0;
 }
@@ -112,8 +112,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->max_write = FRONT_MAX_IO;
         conn->max_readahead = FRONT_MAX_IO;
         log_debug("%s: FUSE protocol %u.%u, capable 0x%x, want 0x%x, max_write %u", f->mountpoint,
-                  conn->proto_major, conn->proto_minor, conn->capable, conn->want,
-                  conn->max_write);
+                  conn->proto_major, conn->proto_minor, conn->capable, conn->want, conn->max_write);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -130,7 +129,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                 r = f->ops->getattr(f->inst, path, &st);
         if (r == -ENOENT && f->cache.negative_timeout > 0) {
                 /* ino 0: "no such name", cached for entry_timeout */
-                e = (struct fuse_entry_param){ .entry_timeout = f->cache.negative_timeout };
+                e = (struct fuse_entry_param){.entry_timeout = f->cache.negative_timeout};
                 fuse_reply_entry(req, &e);
                 return;
         }
@@ -194,10 +193,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static struct timespec set_time(int to_set, int set, int now, const struct timespec *ts)
 {
         if (to_set & now)
-                return (struct timespec){ .tv_nsec = UTIME_NOW };
+                return (struct timespec){.tv_nsec = UTIME_NOW};
         if (to_set & set)
                 return *ts;
-        return (struct timespec){ .tv_nsec = UTIME_OMIT };
+        return (struct timespec){.tv_nsec = UTIME_OMIT};
 }
 
 /* One SETATTR: what to change. */
@@ -240,10 +239,8 @@ static int setattr_apply(FuseFront *f, LsFile *file, const char *path, int r_pat
         if (r >= 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
                                  FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
                 struct timespec ts[2] = {
-                        set_time(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW,
-                                 &attr->st_atim),
-                        set_time(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW,
-                                 &attr->st_mtim),
+                    set_time(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, &attr->st_atim),
+                    set_time(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, &attr->st_mtim),
                 };
 
                 r = SETATTR_CALL(futimens, (file, ts), utimens, (f->inst, path, ts));
@@ -276,7 +273,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
         FuseFront *f = req_front(req);
         LsFile *file = fi ? fi_file(fi) : NULL;
-        SetattrReq sreq = { .attr = attr, .to_set = to_set };
+        SetattrReq sreq = {.attr = attr, .to_set = to_set};
         char path[PATH_MAX];
         struct stat st;
         int r, r_path;
@@ -287,7 +284,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
          * one of its open files. */
         r_path = front_path(f, ino, path);
         if (!file && r_path < 0) {
-                SetattrCtx c = { .f = f, .req = &sreq, .st = &st };
+                SetattrCtx c = {.f = f, .req = &sreq, .st = &st};
 
                 r = node_file_call(front_node(f, ino), setattr_fn, &c);
         } else {
@@ -326,8 +323,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_readlink(req, target);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                     dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
         FuseFront *f = req_front(req);
         LsCred cred = req_cred(req);
@@ -435,7 +431,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
         FuseFront *f = req_front(req);
         char oldpath[PATH_MAX], newpath[PATH_MAX];
         struct stat src, dst;
-        NodeRename rn = { .oldpath = oldpath, .newpath = newpath, .src = &src, .flags = flags };
+        NodeRename rn = {.oldpath = oldpath, .newpath = newpath, .src = &src, .flags = flags};
         unsigned seq;
         int r;
 
@@ -555,25 +551,25 @@ void front_setup_logging(void)
 int front_new(const FrontParams *p, FuseFront **frontp)
 {
         struct fuse_lowlevel_ops ops = {
-                .init = op_init,
-                .lookup = op_lookup,
-                .forget = op_forget,
-                .forget_multi = op_forget_multi,
-                .getattr = op_getattr,
-                .setattr = op_setattr,
-                .readlink = op_readlink,
-                .mknod = op_mknod,
-                .mkdir = op_mkdir,
-                .unlink = op_unlink,
-                .rmdir = op_rmdir,
-                .symlink = op_symlink,
-                .rename = op_rename,
-                .link = op_link,
-                .statfs = op_statfs,
-                .setxattr = op_setxattr,
-                .getxattr = op_getxattr,
-                .listxattr = op_listxattr,
-                .removexattr = op_removexattr,
+            .init = op_init,
+            .lookup = op_lookup,
+            .forget = op_forget,
+            .forget_multi = op_forget_multi,
+            .getattr = op_getattr,
+            .setattr = op_setattr,
+            .readlink = op_readlink,
+            .mknod = op_mknod,
+            .mkdir = op_mkdir,
+            .unlink = op_unlink,
+            .rmdir = op_rmdir,
+            .symlink = op_symlink,
+            .rename = op_rename,
+            .link = op_link,
+            .statfs = op_statfs,
+            .setxattr = op_setxattr,
+            .getxattr = op_getxattr,
+            .listxattr = op_listxattr,
+            .removexattr = op_removexattr,
         };
         struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
         char fsname[128];

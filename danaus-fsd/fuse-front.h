@@ -32,17 +32,17 @@ typedef struct FrontCache {
 
 #define FRONT_CACHE_DEFAULT                                                                        \
         ((FrontCache){                                                                             \
-                .entry_timeout = 1.0,                                                              \
-                .attr_timeout = 1.0,                                                               \
-                .negative_timeout = 1.0,                                                           \
-                .keep_cache = true,                                                                \
-                .cache_readdir = true,                                                             \
-                .noflush = true,                                                                   \
-                .cache_symlinks = true,                                                            \
-                .splice_read = true,                                                               \
-                .writeback_cache = true,                                                           \
-                .max_threads = 16,                                                                 \
-                .max_idle_threads = 16,                                                            \
+            .entry_timeout = 1.0,                                                                  \
+            .attr_timeout = 1.0,                                                                   \
+            .negative_timeout = 1.0,                                                               \
+            .keep_cache = true,                                                                    \
+            .cache_readdir = true,                                                                 \
+            .noflush = true,                                                                       \
+            .cache_symlinks = true,                                                                \
+            .splice_read = true,                                                                   \
+            .writeback_cache = true,                                                               \
+            .max_threads = 16,                                                                     \
+            .max_idle_threads = 16,                                                                \
         })
 
 typedef struct FrontParams {

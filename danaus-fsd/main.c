@@ -62,11 +62,11 @@ static void serve(FsTable *t, const sigset_t *set)
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "debug", no_argument, NULL, 'd' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                {},
+            {"config", required_argument, NULL, 'c'},
+            {"debug", no_argument, NULL, 'd'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {},
         };
         const char *config = NULL;
         PoolConfig *cfg = NULL;
@@ -124,11 +124,11 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
 
         FsTableParams params = {
-                .cfg = cfg,
-                .debug = debug,
-                .cache = FRONT_CACHE_DEFAULT,
-                .waiter = pthread_self(),
-                .notify_sig = SIG_MOUNT_GONE,
+            .cfg = cfg,
+            .debug = debug,
+            .cache = FRONT_CACHE_DEFAULT,
+            .waiter = pthread_self(),
+            .notify_sig = SIG_MOUNT_GONE,
         };
         err[0] = '\0';
         r = fstable_new(&params, &t, err, sizeof(err));

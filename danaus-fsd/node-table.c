@@ -14,9 +14,9 @@
 #include "libservice/libservice.h"
 #include "node-table.h"
 
-#define NODE_ROOT_ID 1   /* FUSE_ROOT_ID, without pulling libfuse in here */
-#define NODE_MAX_PATHS 4 /* names kept per hard-linked file; the oldest goes first */
-#define N_SHARDS 64      /* power of two */
+#define NODE_ROOT_ID      1  /* FUSE_ROOT_ID, without pulling libfuse in here */
+#define NODE_MAX_PATHS    4  /* names kept per hard-linked file; the oldest goes first */
+#define N_SHARDS          64 /* power of two */
 #define SHARD_BUCKETS_MIN 64
 
 struct Node {

@@ -58,8 +58,7 @@ struct LsOps {
         int (*mknod)(LsInstance *inst, const char *path, mode_t mode, dev_t rdev,
                      const LsCred *cred);
         int (*mkdir)(LsInstance *inst, const char *path, mode_t mode, const LsCred *cred);
-        int (*symlink)(LsInstance *inst, const char *target, const char *path,
-                       const LsCred *cred);
+        int (*symlink)(LsInstance *inst, const char *target, const char *path, const LsCred *cred);
         int (*link)(LsInstance *inst, const char *oldpath, const char *newpath);
         int (*unlink)(LsInstance *inst, const char *path);
         int (*rmdir)(LsInstance *inst, const char *path);
@@ -72,8 +71,8 @@ struct LsOps {
         int (*truncate)(LsInstance *inst, const char *path, off_t size);
         /* ts[0] atime, ts[1] mtime; UTIME_NOW and UTIME_OMIT are honoured. */
         int (*utimens)(LsInstance *inst, const char *path, const struct timespec ts[2]);
-        int (*setxattr)(LsInstance *inst, const char *path, const char *name,
-                        const void *value, size_t size, int flags);
+        int (*setxattr)(LsInstance *inst, const char *path, const char *name, const void *value,
+                        size_t size, int flags);
         /* size 0 asks for the needed size, as getxattr(2). */
         ssize_t (*getxattr)(LsInstance *inst, const char *path, const char *name, void *value,
                             size_t size);
@@ -84,8 +83,8 @@ struct LsOps {
 
         /* files: flags as open(2) (O_CREAT, O_EXCL, O_TRUNC, O_APPEND honoured);
          * mode and cred are used only when the file is created. */
-        int (*open)(LsInstance *inst, const char *path, int flags, mode_t mode,
-                    const LsCred *cred, LsFile **filep);
+        int (*open)(LsInstance *inst, const char *path, int flags, mode_t mode, const LsCred *cred,
+                    LsFile **filep);
         ssize_t (*pread)(LsFile *file, void *buf, size_t size, off_t off);
         ssize_t (*pwrite)(LsFile *file, const void *buf, size_t size, off_t off);
         int (*fstat)(LsFile *file, struct stat *st);

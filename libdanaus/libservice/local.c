@@ -66,9 +66,9 @@ static inline Local *to_local(LsInstance *inst)
 static int local_openat2(int dirfd, const char *path, int flags, mode_t mode)
 {
         struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC),
-                .mode = (flags & (O_CREAT | __O_TMPFILE)) ? mode : 0,
-                .resolve = LOCAL_RESOLVE,
+            .flags = (uint64_t)(flags | O_CLOEXEC),
+            .mode = (flags & (O_CREAT | __O_TMPFILE)) ? mode : 0,
+            .resolve = LOCAL_RESOLVE,
         };
         long r;
 
@@ -196,8 +196,7 @@ static int local_mkdir(LsInstance *inst, const char *path, mode_t mode, const Ls
         return local_set_owner(l, &at, cred);
 }
 
-static int local_symlink(LsInstance *inst, const char *target, const char *path,
-                         const LsCred *cred)
+static int local_symlink(LsInstance *inst, const char *target, const char *path, const LsCred *cred)
 {
         Local *l = to_local(inst);
         _cleanup_at_ LocalAt at = {.fd = -1};
@@ -380,8 +379,8 @@ static int local_xattr_path(Local *l, const char *path, char *buf, size_t size, 
         return local_proc_path(buf, size, at->fd, at->name);
 }
 
-static int local_setxattr(LsInstance *inst, const char *path, const char *name,
-                          const void *value, size_t size, int flags)
+static int local_setxattr(LsInstance *inst, const char *path, const char *name, const void *value,
+                          size_t size, int flags)
 {
         Local *l = to_local(inst);
         _cleanup_at_ LocalAt at = {.fd = -1};
@@ -647,39 +646,39 @@ static void local_destroy(LsInstance *inst)
 }
 
 static const LsOps local_ops = {
-        .name = "local",
-        .destroy = local_destroy,
-        .getattr = local_getattr,
-        .readlink = local_readlink,
-        .mknod = local_mknod,
-        .mkdir = local_mkdir,
-        .symlink = local_symlink,
-        .link = local_link,
-        .unlink = local_unlink,
-        .rmdir = local_rmdir,
-        .rename = local_rename,
-        .chmod = local_chmod,
-        .chown = local_chown,
-        .truncate = local_truncate,
-        .utimens = local_utimens,
-        .setxattr = local_setxattr,
-        .getxattr = local_getxattr,
-        .listxattr = local_listxattr,
-        .removexattr = local_removexattr,
-        .statfs = local_statfs,
-        .readdir = local_readdir,
-        .open = local_open,
-        .pread = local_pread,
-        .pwrite = local_pwrite,
-        .fstat = local_fstat,
-        .ftruncate = local_ftruncate,
-        .fsync = local_fsync,
-        .fallocate = local_fallocate,
-        .fchmod = local_fchmod,
-        .fchown = local_fchown,
-        .futimens = local_futimens,
-        .file_fd = local_file_fd,
-        .release = local_release,
+    .name = "local",
+    .destroy = local_destroy,
+    .getattr = local_getattr,
+    .readlink = local_readlink,
+    .mknod = local_mknod,
+    .mkdir = local_mkdir,
+    .symlink = local_symlink,
+    .link = local_link,
+    .unlink = local_unlink,
+    .rmdir = local_rmdir,
+    .rename = local_rename,
+    .chmod = local_chmod,
+    .chown = local_chown,
+    .truncate = local_truncate,
+    .utimens = local_utimens,
+    .setxattr = local_setxattr,
+    .getxattr = local_getxattr,
+    .listxattr = local_listxattr,
+    .removexattr = local_removexattr,
+    .statfs = local_statfs,
+    .readdir = local_readdir,
+    .open = local_open,
+    .pread = local_pread,
+    .pwrite = local_pwrite,
+    .fstat = local_fstat,
+    .ftruncate = local_ftruncate,
+    .fsync = local_fsync,
+    .fallocate = local_fallocate,
+    .fchmod = local_fchmod,
+    .fchown = local_fchown,
+    .futimens = local_futimens,
+    .file_fd = local_file_fd,
+    .release = local_release,
 };
 
 int local_new(const char *root, bool read_only, LsInstance **instp)

@@ -19,8 +19,8 @@ static int stack_branch_new(const PoolConfig *cfg, const PoolBranch *b, LsInstan
 
         switch (cfg->backend_type) {
         case POOL_BACKEND_LOCAL:
-                n = snprintf(path, sizeof(path), "%s%s%s", cfg->backend_root,
-                             *b->path ? "/" : "", b->path);
+                n = snprintf(path, sizeof(path), "%s%s%s", cfg->backend_root, *b->path ? "/" : "",
+                             b->path);
                 if (n < 0 || (size_t)n >= sizeof(path))
                         return -ENAMETOOLONG;
                 return local_new(path, !b->writable, instp);
@@ -44,12 +44,13 @@ int stack_new(const PoolConfig *cfg, const PoolMount *mount, LsInstance **instp,
                 r = stack_branch_new(cfg, &mount->branches[i], &branches[i]);
                 if (r < 0) {
                         if (r == -EPROTONOSUPPORT)
-                                snprintf(err, n_err, "backend.type: \"cephfs\" is not "
-                                                     "available in this build");
+                                snprintf(err, n_err,
+                                         "backend.type: \"cephfs\" is not "
+                                         "available in this build");
                         else
                                 snprintf(err, n_err, "branch \"%s\" of %s: %s%s%s",
-                                         mount->branches[i].path, mount->mountpoint,
-                                         strerror(-r), cfg->backend_root ? " under " : "",
+                                         mount->branches[i].path, mount->mountpoint, strerror(-r),
+                                         cfg->backend_root ? " under " : "",
                                          cfg->backend_root ? cfg->backend_root : "");
                         while (i-- > 0)
                                 ls_instance_free(branches[i]);

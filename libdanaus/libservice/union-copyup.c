@@ -144,8 +144,7 @@ bool union_origin_cached(Union *u, const char *path, ino_t top_ino, ino_t *ino)
                         origin = 0;
                 /* what path names now is the inode asked about, and no
                  * rename or unlink ran across the two reads */
-                if (start == fin &&
-                    union_bops(u, 0)->getattr(union_branch(u, 0), path, &st) == 0 &&
+                if (start == fin && union_bops(u, 0)->getattr(union_branch(u, 0), path, &st) == 0 &&
                     st.st_ino == top_ino) {
                         pthread_mutex_lock(m);
                         if (atomic_load(&u->ns_started) == start) {
@@ -284,7 +283,7 @@ static int copy_attrs(Union *u, int b, const char *src, const struct stat *st, c
 {
         const LsOps *tops = union_bops(u, 0);
         LsInstance *top = union_branch(u, 0);
-        struct timespec ts[2] = { st->st_atim, st->st_mtim };
+        struct timespec ts[2] = {st->st_atim, st->st_mtim};
         int r;
 
         r = copy_xattrs(u, b, src, dst);
@@ -366,7 +365,8 @@ static int copy_chunks(LsFile *sf, LsFile *df, off_t size)
         if (!buf)
                 return -ENOMEM;
         while (off < size) {
-                size_t want = size - off < UNION_COPY_CHUNK ? (size_t)(size - off) : UNION_COPY_CHUNK;
+                size_t want =
+                    size - off < UNION_COPY_CHUNK ? (size_t)(size - off) : UNION_COPY_CHUNK;
                 ssize_t n = sf->inst->ops->pread(sf, buf, want, off);
 
                 if (n < 0) {
@@ -403,7 +403,7 @@ static int file_kernel_fd(LsFile *f)
 
 static int copy_data(Union *u, int b, const char *src, const struct stat *st, LsFile *df)
 {
-        static const LsCred nobody = { 0, 0 }; /* unused: nothing is created */
+        static const LsCred nobody = {0, 0}; /* unused: nothing is created */
         LsFile *sf;
         int r, sfd, dfd;
 
@@ -430,7 +430,7 @@ static int copy_node(Union *u, int b, const char *src, const struct stat *st, co
 {
         const LsOps *tops = union_bops(u, 0);
         LsInstance *top = union_branch(u, 0);
-        LsCred cred = { st->st_uid, st->st_gid };
+        LsCred cred = {st->st_uid, st->st_gid};
         int r;
 
         if (S_ISREG(st->st_mode)) {
@@ -449,8 +449,8 @@ static int copy_node(Union *u, int b, const char *src, const struct stat *st, co
                 df->inst->ops->release(df);
         } else if (S_ISLNK(st->st_mode)) {
                 char target[PATH_MAX];
-                ssize_t n = union_bops(u, b)->readlink(union_branch(u, b), src, target,
-                                                       sizeof(target) - 1);
+                ssize_t n =
+                    union_bops(u, b)->readlink(union_branch(u, b), src, target, sizeof(target) - 1);
 
                 if (n < 0)
                         return (int)n;
@@ -660,7 +660,7 @@ static void tree_names_clear(TreeNames *l)
  * the heap: depth is bounded only by PATH_MAX. */
 static int copy_tree_rec(Union *u, const char *src, const char *dst, bool opaque)
 {
-        TreeNames names = { 0 };
+        TreeNames names = {0};
         char *s = NULL, *d = NULL;
         UnionEntry ent;
         int r;

@@ -35,8 +35,8 @@
 
 #include "libservice/union-private.h"
 
-#define UNION_DC_SHARDS 64
-#define UNION_DC_BUCKETS 4096
+#define UNION_DC_SHARDS    64
+#define UNION_DC_BUCKETS   4096
 #define UNION_DC_CHAIN_MAX 8
 
 typedef struct DcEntry {

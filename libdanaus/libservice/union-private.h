@@ -26,9 +26,9 @@
  * bit 56 (union_ino()), so 255 would fit; 128 is far more than any image. */
 #define UNION_BRANCHES_MAX 128
 
-#define UNION_WH_PREFIX ".wh."
+#define UNION_WH_PREFIX     ".wh."
 #define UNION_WH_PREFIX_LEN 4
-#define UNION_WH_OPAQUE ".wh..wh..opq"
+#define UNION_WH_OPAQUE     ".wh..wh..opq"
 /* Temporary names of copy-ups in progress: start with the whiteout prefix so
  * no listing or lookup ever shows them, and name nothing a layer could hold. */
 #define UNION_TMP_PREFIX ".wh..wh..tmp."
@@ -42,10 +42,10 @@
  *   impure  on a top directory: a non-directory in it may carry an origin
  *           (set before the first such entry lands there), so getattr and
  *           readdir read origins only in impure directories. */
-#define UNION_XATTR_PREFIX "trusted.danaus."
+#define UNION_XATTR_PREFIX     "trusted.danaus."
 #define UNION_XATTR_PREFIX_LEN 15
-#define UNION_XATTR_ORIGIN UNION_XATTR_PREFIX "origin"
-#define UNION_XATTR_IMPURE UNION_XATTR_PREFIX "impure"
+#define UNION_XATTR_ORIGIN     UNION_XATTR_PREFIX "origin"
+#define UNION_XATTR_IMPURE     UNION_XATTR_PREFIX "impure"
 
 /* Origins read from the top are cached by top inode number (direct-mapped,
  * striped locks): see union-copyup.c. */
@@ -60,8 +60,8 @@ typedef struct UnionOriginSlot {
 typedef struct UnionDircache UnionDircache;
 typedef struct UnionLookcache UnionLookcache;
 
-#define UNION_LOOK_SLOTS 16384 /* power of two */
-#define UNION_LOOK_LOCKS 64
+#define UNION_LOOK_SLOTS    16384 /* power of two */
+#define UNION_LOOK_LOCKS    64
 #define UNION_LOOK_PATH_MAX 112
 
 /* Where a lookup stands against concurrent changes (union-lookcache.c). */

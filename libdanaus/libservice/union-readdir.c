@@ -135,7 +135,7 @@ int union_readdir(LsInstance *inst, const char *path, LsFillDir fill, void *ctx)
 {
         Union *u = (Union *)inst;
         BranchList lists[UNION_BRANCHES_MAX];
-        NameSet seen = { 0 };
+        NameSet seen = {0};
         UnionStack stack;
         int r;
 

@@ -74,12 +74,12 @@ int union_whiteout_exists(Union *u, int b, const char *dir, const char *name)
 
 static int union_marker_create(Union *u, const char *path)
 {
-        static const LsCred root = { 0, 0 };
+        static const LsCred root = {0, 0};
         LsFile *f;
         int r;
 
         r = union_bops(u, 0)->open(union_branch(u, 0), path,
-                                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0, &root, &f);
+                                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0, &root, &f);
         if (r == -EEXIST)
                 return 0;
         if (r < 0)
@@ -197,7 +197,7 @@ static int union_top_remove_names(Union *u, const char *path, NameList *l)
 
 int union_top_clean_dir(Union *u, const char *path)
 {
-        NameList l = { .only_hidden = true };
+        NameList l = {.only_hidden = true};
         int r;
 
         r = union_bops(u, 0)->readdir(union_branch(u, 0), path, name_list_fill, &l);
@@ -212,7 +212,7 @@ int union_top_clean_dir(Union *u, const char *path)
 int union_top_remove_tree(Union *u, const char *path)
 {
         LsInstance *top = union_branch(u, 0);
-        NameList l = { 0 };
+        NameList l = {0};
         struct stat st;
         int r;
 

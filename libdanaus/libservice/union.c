@@ -29,7 +29,7 @@
 
 #include "libservice/union-private.h"
 
-#define UNION_SYMLOOP_MAX 40
+#define UNION_SYMLOOP_MAX   40
 #define UNION_INO_TAG_SHIFT 56
 
 static inline Union *to_union(LsInstance *inst)
@@ -294,8 +294,7 @@ static int union_mkdir(LsInstance *inst, const char *path, mode_t mode, const Ls
         return r;
 }
 
-static int union_symlink(LsInstance *inst, const char *target, const char *path,
-                         const LsCred *cred)
+static int union_symlink(LsInstance *inst, const char *target, const char *path, const LsCred *cred)
 {
         Union *u = to_union(inst);
         char parent[PATH_MAX];
@@ -554,8 +553,8 @@ static int union_rename_file(Union *u, const char *oldpath, const UnionEntry *ol
 static int union_rename_exchange(Union *u, const char *oldpath, const UnionEntry *old,
                                  const char *newpath, const UnionEntry *new)
 {
-        const char *paths[2] = { oldpath, newpath };
-        const UnionEntry *ents[2] = { old, new };
+        const char *paths[2] = {oldpath, newpath};
+        const UnionEntry *ents[2] = {old, new};
         char parent[PATH_MAX];
         int r;
 
@@ -650,8 +649,7 @@ static int union_rename_locked(Union *u, const char *oldpath, const char *newpat
         if (strcmp(oldpath, newpath) == 0)
                 return 0;
         /* moving a directory beneath itself */
-        if (S_ISDIR(old.st.st_mode) && strncmp(newpath, oldpath, olen) == 0 &&
-            newpath[olen] == '/')
+        if (S_ISDIR(old.st.st_mode) && strncmp(newpath, oldpath, olen) == 0 && newpath[olen] == '/')
                 return -EINVAL;
         if (flags & RENAME_EXCHANGE) {
                 if (!new_exists)
@@ -662,7 +660,7 @@ static int union_rename_locked(Union *u, const char *oldpath, const char *newpat
                 if (flags & RENAME_NOREPLACE)
                         return -EEXIST;
                 /* one inode under two names: rename(2) does nothing */
-                if (new.branch == old.branch && new.st.st_ino == old.st.st_ino)
+                if (new.branch == old.branch &&new.st.st_ino == old.st.st_ino)
                         return 0;
                 if (S_ISDIR(old.st.st_mode) && !S_ISDIR(new.st.st_mode))
                         return -ENOTDIR;
@@ -728,8 +726,8 @@ static int union_utimens(LsInstance *inst, const char *path, const struct timesp
         return r < 0 ? r : union_bops(u, 0)->utimens(union_branch(u, 0), path, ts);
 }
 
-static int union_setxattr(LsInstance *inst, const char *path, const char *name,
-                          const void *value, size_t size, int flags)
+static int union_setxattr(LsInstance *inst, const char *path, const char *name, const void *value,
+                          size_t size, int flags)
 {
         Union *u = to_union(inst);
         int r;
@@ -767,8 +765,8 @@ static ssize_t union_getxattr(LsInstance *inst, const char *path, const char *na
                 return r;
         if (union_xattr_private(name))
                 return -ENODATA; /* as listxattr: not there */
-        return union_bops(u, ent.branch)->getxattr(union_branch(u, ent.branch), path, name, value,
-                                                   size);
+        return union_bops(u, ent.branch)
+            ->getxattr(union_branch(u, ent.branch), path, name, value, size);
 }
 
 /* Removes the union's own names from an xattr name list; the new length. */
@@ -876,8 +874,8 @@ static int union_symlink_resolve(const char *dir, const char *target, char *out,
         return 0;
 }
 
-static int union_open_create(Union *u, const char *path, int flags, mode_t mode,
-                             const LsCred *cred, LsFile **childp)
+static int union_open_create(Union *u, const char *path, int flags, mode_t mode, const LsCred *cred,
+                             LsFile **childp)
 {
         char parent[PATH_MAX];
         const char *name;
@@ -942,8 +940,8 @@ static int union_open(LsInstance *inst, const char *path, int flags, mode_t mode
                  * target may live in another branch */
                 if (hops >= UNION_SYMLOOP_MAX)
                         return -ELOOP;
-                r = (int)union_bops(u, ent.branch)->readlink(union_branch(u, ent.branch), cur, next,
-                                                            sizeof(next) - 1);
+                r = (int)union_bops(u, ent.branch)
+                        ->readlink(union_branch(u, ent.branch), cur, next, sizeof(next) - 1);
                 if (r < 0)
                         return r;
                 next[r] = '\0';
@@ -1027,7 +1025,7 @@ static void union_file_follow(UnionFile *uf, uint64_t copyups)
 {
         Union *u = to_union(uf->file.inst);
         LsInstance *top = union_branch(u, 0);
-        static const LsCred nobody = { 0, 0 }; /* unused: nothing is created */
+        static const LsCred nobody = {0, 0}; /* unused: nothing is created */
         LsFile *child;
         UnionEntry ent;
         ino_t origin;
@@ -1041,8 +1039,8 @@ static void union_file_follow(UnionFile *uf, uint64_t copyups)
             !union_origin_get(u, uf->path, &origin) || origin != uf->ino)
                 goto out;
         if (top->ops->open(top, uf->path,
-                           (uf->file.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_ACCMODE)) |
-                                   O_RDONLY | O_NOFOLLOW,
+                           (uf->file.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_ACCMODE)) | O_RDONLY |
+                               O_NOFOLLOW,
                            0, &nobody, &child) < 0)
                 goto out; /* keep the lower data; try again after the next copy-up */
         uf->lower = atomic_load(&uf->child);
@@ -1093,8 +1091,8 @@ static int union_fstat(LsFile *file, struct stat *st)
         /* directories get the branch's number, not the stack's: an open file
          * has no path to find the stack (fronts use getattr for dirs) */
         if (r == 0)
-                st->st_ino = uf->ino ? uf->ino
-                                     : union_ino(to_union(file->inst), uf->branch, st->st_ino);
+                st->st_ino =
+                    uf->ino ? uf->ino : union_ino(to_union(file->inst), uf->branch, st->st_ino);
         return r;
 }
 
@@ -1126,8 +1124,8 @@ static LsFile *union_file_top_child(LsFile *file)
         LsFile *c = union_file_child(file);
 
         return to_file(file)->branch == 0 && c->inst == union_branch(to_union(file->inst), 0)
-                       ? c
-                       : NULL;
+                   ? c
+                   : NULL;
 }
 
 static int union_fchmod(LsFile *file, mode_t mode)
@@ -1192,39 +1190,39 @@ static void union_destroy(LsInstance *inst)
 }
 
 static const LsOps union_ops = {
-        .name = "union",
-        .destroy = union_destroy,
-        .getattr = union_getattr,
-        .readlink = union_readlink,
-        .mknod = union_mknod,
-        .mkdir = union_mkdir,
-        .symlink = union_symlink,
-        .link = union_link,
-        .unlink = union_unlink,
-        .rmdir = union_rmdir,
-        .rename = union_rename,
-        .chmod = union_chmod,
-        .chown = union_chown,
-        .truncate = union_truncate,
-        .utimens = union_utimens,
-        .setxattr = union_setxattr,
-        .getxattr = union_getxattr,
-        .listxattr = union_listxattr,
-        .removexattr = union_removexattr,
-        .statfs = union_statfs,
-        .readdir = union_readdir,
-        .open = union_open,
-        .pread = union_pread,
-        .pwrite = union_pwrite,
-        .fstat = union_fstat,
-        .ftruncate = union_ftruncate,
-        .fsync = union_fsync,
-        .fallocate = union_fallocate,
-        .fchmod = union_fchmod,
-        .fchown = union_fchown,
-        .futimens = union_futimens,
-        .file_fd = union_file_fd,
-        .release = union_release,
+    .name = "union",
+    .destroy = union_destroy,
+    .getattr = union_getattr,
+    .readlink = union_readlink,
+    .mknod = union_mknod,
+    .mkdir = union_mkdir,
+    .symlink = union_symlink,
+    .link = union_link,
+    .unlink = union_unlink,
+    .rmdir = union_rmdir,
+    .rename = union_rename,
+    .chmod = union_chmod,
+    .chown = union_chown,
+    .truncate = union_truncate,
+    .utimens = union_utimens,
+    .setxattr = union_setxattr,
+    .getxattr = union_getxattr,
+    .listxattr = union_listxattr,
+    .removexattr = union_removexattr,
+    .statfs = union_statfs,
+    .readdir = union_readdir,
+    .open = union_open,
+    .pread = union_pread,
+    .pwrite = union_pwrite,
+    .fstat = union_fstat,
+    .ftruncate = union_ftruncate,
+    .fsync = union_fsync,
+    .fallocate = union_fallocate,
+    .fchmod = union_fchmod,
+    .fchown = union_fchown,
+    .futimens = union_futimens,
+    .file_fd = union_file_fd,
+    .release = union_release,
 };
 
 int union_new(LsInstance **branches, size_t n_branches, bool top_writable, LsInstance **instp)

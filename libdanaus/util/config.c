@@ -22,8 +22,8 @@
 #include "util/config.h"
 #include "util/size.h"
 
-#define CONFIG_FILE_MAX (1 << 20)
-#define CONFIG_MOUNTS_MAX 256
+#define CONFIG_FILE_MAX     (1 << 20)
+#define CONFIG_MOUNTS_MAX   256
 #define CONFIG_BRANCHES_MAX 128
 
 typedef struct Parse {
@@ -32,7 +32,7 @@ typedef struct Parse {
 } Parse;
 
 __attribute__((format(printf, 3, 4))) static int fail(Parse *p, const char *key, const char *fmt,
-                                                     ...)
+                                                      ...)
 {
         va_list ap;
         int n = snprintf(p->err, p->n_err, "%s: ", key);
@@ -191,8 +191,9 @@ static int parse_branch(Parse *p, struct json_object *o, const char *where, Pool
         branch_path_tidy(b->path);
         key_join(full, sizeof(full), where, "path");
         if (b->path[0] == '/' || !ls_path_valid(b->path))
-                return fail(p, full, "\"%s\" must be a path relative to backend.root, without "
-                                     "\"..\"",
+                return fail(p, full,
+                            "\"%s\" must be a path relative to backend.root, without "
+                            "\"..\"",
                             b->path);
         r = get_string(p, o, where, "mode", false, &mode);
         if (r < 0)
@@ -293,8 +294,9 @@ static int parse_backend(Parse *p, struct json_object *root, PoolConfig *cfg)
                 if (json_object_object_get_ex(o, "conf", NULL) ||
                     json_object_object_get_ex(o, "client_id", NULL) ||
                     json_object_object_get_ex(o, "keyring", NULL))
-                        return fail(p, "backend", "conf, client_id and keyring are for "
-                                                  "\"type\": \"cephfs\" only");
+                        return fail(p, "backend",
+                                    "conf, client_id and keyring are for "
+                                    "\"type\": \"cephfs\" only");
                 return 0;
         }
         r = get_string(p, o, "backend", "conf", true, &cfg->ceph_conf);
@@ -323,8 +325,8 @@ static int parse_resources_cache(Parse *p, struct json_object *root, PoolConfig 
                 r = get_string(p, o, "resources", "cpus", false, &cfg->cpus);
                 if (r < 0)
                         return r;
-                if (cfg->cpus && (!*cfg->cpus || strspn(cfg->cpus, "0123456789,-") !=
-                                                         strlen(cfg->cpus)))
+                if (cfg->cpus &&
+                    (!*cfg->cpus || strspn(cfg->cpus, "0123456789,-") != strlen(cfg->cpus)))
                         return fail(p, "resources.cpus", "\"%s\" is not a CPU list like \"2-3\"",
                                     cfg->cpus);
                 r = get_size(p, o, "resources", "memory_max", &cfg->memory_max);
@@ -368,8 +370,9 @@ static int parse_root(Parse *p, struct json_object *root, PoolConfig *cfg)
         if (r < 0)
                 return r;
         if (!pool_name_valid(cfg->pool))
-                return fail(p, "pool", "\"%s\" must be 1-%d characters of A-Z a-z 0-9 _ . "
-                                       "(no leading dot)",
+                return fail(p, "pool",
+                            "\"%s\" must be 1-%d characters of A-Z a-z 0-9 _ . "
+                            "(no leading dot)",
                             cfg->pool, POOL_NAME_MAX);
         r = parse_resources_cache(p, root, cfg);
         if (r < 0)
@@ -430,7 +433,7 @@ int pool_config_parse(const char *text, PoolConfig **cfgp, char *err, size_t n_e
                 for (size_t i = 0; i < off && text[i]; i++)
                         line += text[i] == '\n';
                 snprintf(err, n_err, "line %zu: invalid JSON (%s)", line,
-                         e == json_tokener_success ? "trailing data"
+                         e == json_tokener_success    ? "trailing data"
                          : e == json_tokener_continue ? "unexpected end of input"
                                                       : json_tokener_error_desc(e));
                 json_object_put(root);

@@ -18,7 +18,7 @@ typedef struct PoolBranch {
 } PoolBranch;
 
 typedef struct PoolMount {
-        char *mountpoint; /* absolute */
+        char *mountpoint;     /* absolute */
         PoolBranch *branches; /* [0] is the top */
         size_t n_branches;
 } PoolMount;

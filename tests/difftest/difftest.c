@@ -59,14 +59,16 @@
 
 /* snprintf that refuses to truncate (paths here are short; a cut one would
  * silently name another file) */
-__attribute__((format(printf, 3, 4))) static int xsnprintf(char *out, size_t n, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int xsnprintf(char *out, size_t n, const char *fmt,
+                                                           ...)
 {
         va_list ap;
         va_start(ap, fmt);
         int r = vsnprintf(out, n, fmt, ap);
         va_end(ap);
         if (r < 0 || (size_t)r >= n) {
-                fprintf(stderr, "difftest: internal error: string too long for its buffer: %s\n", out);
+                fprintf(stderr, "difftest: internal error: string too long for its buffer: %s\n",
+                        out);
                 exit(2);
         }
         return r;
@@ -81,8 +83,14 @@ static uint64_t rnd(void)
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
         return z ^ (z >> 31);
 }
-static unsigned rn(unsigned n) { return n ? (unsigned)(rnd() % n) : 0; }
-static bool chance(unsigned pct) { return rn(100) < pct; }
+static unsigned rn(unsigned n)
+{
+        return n ? (unsigned)(rnd() % n) : 0;
+}
+static bool chance(unsigned pct)
+{
+        return rn(100) < pct;
+}
 
 /* ---- global state ---- */
 struct side {
@@ -101,13 +109,18 @@ struct res {
         long ret;
         int err;
 };
-#define RES(expr) ({ errno = 0; long _r = (long)(expr); (struct res){ _r, _r < 0 ? errno : 0 }; })
+#define RES(expr)                                                                                  \
+        ({                                                                                         \
+                errno = 0;                                                                         \
+                long _r = (long)(expr);                                                            \
+                (struct res){_r, _r < 0 ? errno : 0};                                              \
+        })
 
-static const char *const names[] = { "a", "b", "c", "d", "e", "f", "g", "h" };
+static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
 #define NNAMES (sizeof(names) / sizeof(names[0]))
-static const mode_t file_modes[] = { 0644, 0600, 0755, 0444, 0400, 0640, 0700, 0777, 0000, 0664 };
-static const mode_t dir_modes[] = { 0755, 0700, 0775, 0555, 0777, 0750 };
-static const char *const xnames[] = { "user.x", "user.y", "user.zz", "user.a.long.attribute.name" };
+static const mode_t file_modes[] = {0644, 0600, 0755, 0444, 0400, 0640, 0700, 0777, 0000, 0664};
+static const mode_t dir_modes[] = {0755, 0700, 0775, 0555, 0777, 0750};
+static const char *const xnames[] = {"user.x", "user.y", "user.zz", "user.a.long.attribute.name"};
 
 /* ---- reporting ---- */
 static const char *errname(int e)
@@ -132,7 +145,8 @@ __attribute__((format(printf, 1, 2), noreturn)) static void diverge(const char *
 {
         va_list ap;
         fflush(stdout);
-        fprintf(stderr, "difftest: DIVERGENCE seed=%" PRIu64 " op=%ld: %s\n  ", seed, opidx, cur_op);
+        fprintf(stderr, "difftest: DIVERGENCE seed=%" PRIu64 " op=%ld: %s\n  ", seed, opidx,
+                cur_op);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
@@ -201,28 +215,54 @@ static void check_res2(const struct res r[2], bool notempty_eq)
                 diverge("A returned %s, B returned %s", a, b);
         }
 }
-static void check_res(const struct res r[2]) { check_res2(r, false); }
+static void check_res(const struct res r[2])
+{
+        check_res2(r, false);
+}
 
 /* ---- per-op counters ---- */
 enum {
-        OP_CREATE, OP_OPEN, OP_CLOSE, OP_WRITE, OP_READ, OP_LSEEK, OP_TRUNCATE, OP_FTRUNCATE,
-        OP_FSTAT, OP_FSYNC, OP_RENAME, OP_LINK, OP_SYMLINK, OP_READLINK, OP_UNLINK, OP_MKDIR,
-        OP_RMDIR, OP_CHMOD, OP_UTIMENS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR, OP_REMOVEXATTR,
-        OP_READDIR, OP_STAT, OP__N
+        OP_CREATE,
+        OP_OPEN,
+        OP_CLOSE,
+        OP_WRITE,
+        OP_READ,
+        OP_LSEEK,
+        OP_TRUNCATE,
+        OP_FTRUNCATE,
+        OP_FSTAT,
+        OP_FSYNC,
+        OP_RENAME,
+        OP_LINK,
+        OP_SYMLINK,
+        OP_READLINK,
+        OP_UNLINK,
+        OP_MKDIR,
+        OP_RMDIR,
+        OP_CHMOD,
+        OP_UTIMENS,
+        OP_SETXATTR,
+        OP_GETXATTR,
+        OP_LISTXATTR,
+        OP_REMOVEXATTR,
+        OP_READDIR,
+        OP_STAT,
+        OP__N
 };
 static const char *const opnames[OP__N] = {
-        "create", "open", "close", "write", "read", "lseek", "truncate", "ftruncate",
-        "fstat", "fsync", "rename", "link", "symlink", "readlink", "unlink", "mkdir",
-        "rmdir", "chmod", "utimens", "setxattr", "getxattr", "listxattr", "removexattr",
-        "readdir", "stat",
+    "create",    "open",        "close",   "write",  "read",    "lseek",    "truncate",
+    "ftruncate", "fstat",       "fsync",   "rename", "link",    "symlink",  "readlink",
+    "unlink",    "mkdir",       "rmdir",   "chmod",  "utimens", "setxattr", "getxattr",
+    "listxattr", "removexattr", "readdir", "stat",
 };
 static const unsigned opweights[OP__N] = {
-        [OP_CREATE] = 10, [OP_OPEN] = 5, [OP_CLOSE] = 5, [OP_WRITE] = 12, [OP_READ] = 10,
-        [OP_LSEEK] = 2, [OP_TRUNCATE] = 3, [OP_FTRUNCATE] = 3, [OP_FSTAT] = 3, [OP_FSYNC] = 1,
-        [OP_RENAME] = 7, [OP_LINK] = 3, [OP_SYMLINK] = 3, [OP_READLINK] = 2, [OP_UNLINK] = 6,
-        [OP_MKDIR] = 6, [OP_RMDIR] = 4, [OP_CHMOD] = 3, [OP_UTIMENS] = 3, [OP_SETXATTR] = 3,
-        [OP_GETXATTR] = 2, [OP_LISTXATTR] = 2, [OP_REMOVEXATTR] = 2, [OP_READDIR] = 4,
-        [OP_STAT] = 6,
+    [OP_CREATE] = 10,  [OP_OPEN] = 5,      [OP_CLOSE] = 5,       [OP_WRITE] = 12,
+    [OP_READ] = 10,    [OP_LSEEK] = 2,     [OP_TRUNCATE] = 3,    [OP_FTRUNCATE] = 3,
+    [OP_FSTAT] = 3,    [OP_FSYNC] = 1,     [OP_RENAME] = 7,      [OP_LINK] = 3,
+    [OP_SYMLINK] = 3,  [OP_READLINK] = 2,  [OP_UNLINK] = 6,      [OP_MKDIR] = 6,
+    [OP_RMDIR] = 4,    [OP_CHMOD] = 3,     [OP_UTIMENS] = 3,     [OP_SETXATTR] = 3,
+    [OP_GETXATTR] = 2, [OP_LISTXATTR] = 2, [OP_REMOVEXATTR] = 2, [OP_READDIR] = 4,
+    [OP_STAT] = 6,
 };
 static long opcount[OP__N];
 static long exdev_count, treechecks;
@@ -272,7 +312,8 @@ static void rand_path(char *out, size_t n)
                 size_t len = 0;
                 out[0] = 0;
                 for (unsigned i = 0; i < d; i++)
-                        len += xsnprintf(out + len, n - len, "%s%s", i ? "/" : "", names[rn(NNAMES)]);
+                        len +=
+                            xsnprintf(out + len, n - len, "%s%s", i ? "/" : "", names[rn(NNAMES)]);
         }
 }
 
@@ -389,10 +430,13 @@ static const char *flagstr(int f)
 {
         static char b[128];
         int acc = f & O_ACCMODE;
-        xsnprintf(b, sizeof b, "%s%s%s%s%s%s%s", acc == O_RDONLY ? "O_RDONLY" : acc == O_WRONLY ? "O_WRONLY" : "O_RDWR",
-                 f & O_CREAT ? "|O_CREAT" : "", f & O_EXCL ? "|O_EXCL" : "", f & O_TRUNC ? "|O_TRUNC" : "",
-                 f & O_APPEND ? "|O_APPEND" : "", f & O_DIRECTORY ? "|O_DIRECTORY" : "",
-                 f & O_NOFOLLOW ? "|O_NOFOLLOW" : "");
+        xsnprintf(b, sizeof b, "%s%s%s%s%s%s%s",
+                  acc == O_RDONLY   ? "O_RDONLY"
+                  : acc == O_WRONLY ? "O_WRONLY"
+                                    : "O_RDWR",
+                  f & O_CREAT ? "|O_CREAT" : "", f & O_EXCL ? "|O_EXCL" : "",
+                  f & O_TRUNC ? "|O_TRUNC" : "", f & O_APPEND ? "|O_APPEND" : "",
+                  f & O_DIRECTORY ? "|O_DIRECTORY" : "", f & O_NOFOLLOW ? "|O_NOFOLLOW" : "");
         return b;
 }
 
@@ -402,11 +446,13 @@ static void cmp_stat(const char *what, const struct stat *a, const struct stat *
         if (a->st_mode != b->st_mode)
                 diverge("%s: st_mode A=0%o B=0%o", what, a->st_mode, b->st_mode);
         if (a->st_uid != b->st_uid || a->st_gid != b->st_gid)
-                diverge("%s: owner A=%u:%u B=%u:%u", what, a->st_uid, a->st_gid, b->st_uid, b->st_gid);
+                diverge("%s: owner A=%u:%u B=%u:%u", what, a->st_uid, a->st_gid, b->st_uid,
+                        b->st_gid);
         /* allow: st_size and st_nlink of directories are filesystem-specific */
         if (!S_ISDIR(b->st_mode)) {
                 if (a->st_size != b->st_size)
-                        diverge("%s: st_size A=%jd B=%jd", what, (intmax_t)a->st_size, (intmax_t)b->st_size);
+                        diverge("%s: st_size A=%jd B=%jd", what, (intmax_t)a->st_size,
+                                (intmax_t)b->st_size);
                 if (a->st_nlink != b->st_nlink)
                         diverge("%s: st_nlink A=%ju B=%ju", what, (uintmax_t)a->st_nlink,
                                 (uintmax_t)b->st_nlink);
@@ -415,10 +461,11 @@ static void cmp_stat(const char *what, const struct stat *a, const struct stat *
                 diverge("%s: st_rdev differs", what);
         /* mtime: only where it was pinned by an explicit utimensat */
         struct pin *p = pin_find(b);
-        if (p && (a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec))
+        if (p &&
+            (a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec))
                 diverge("%s: mtime (set explicitly earlier) A=%jd.%09ld B=%jd.%09ld", what,
-                        (intmax_t)a->st_mtim.tv_sec, a->st_mtim.tv_nsec, (intmax_t)b->st_mtim.tv_sec,
-                        b->st_mtim.tv_nsec);
+                        (intmax_t)a->st_mtim.tv_sec, a->st_mtim.tv_nsec,
+                        (intmax_t)b->st_mtim.tv_sec, b->st_mtim.tv_nsec);
 }
 
 /* ---- directory listings ---- */
@@ -478,9 +525,10 @@ static void cmp_lists(const char *path, const struct dlist *a, const struct dlis
                         diverge("readdir %s: \"%s\" only in A", path, a->v[i].name);
                 if (c > 0)
                         diverge("readdir %s: \"%s\" only in B", path, b->v[j].name);
-                if (a->v[i].type != DT_UNKNOWN && b->v[j].type != DT_UNKNOWN && a->v[i].type != b->v[j].type)
-                        diverge("readdir %s: d_type of \"%s\" A=%u B=%u", path, a->v[i].name, a->v[i].type,
-                                b->v[j].type);
+                if (a->v[i].type != DT_UNKNOWN && b->v[j].type != DT_UNKNOWN &&
+                    a->v[i].type != b->v[j].type)
+                        diverge("readdir %s: d_type of \"%s\" A=%u B=%u", path, a->v[i].name,
+                                a->v[i].type, b->v[j].type);
                 i++, j++;
         }
 }
@@ -491,13 +539,17 @@ struct xlist {
         const char *names[512];
         int n;
 };
-static int xcmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int xcmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
 static long xlist_get(int root, const char *path, bool follow, struct xlist *x)
 {
         char proc[PATH_MAX];
         /* path relative to a root fd: go through /proc/self/fd */
         xsnprintf(proc, sizeof proc, "/proc/self/fd/%d/%s", root, path);
-        long r = follow ? listxattr(proc, x->buf, sizeof x->buf) : llistxattr(proc, x->buf, sizeof x->buf);
+        long r = follow ? listxattr(proc, x->buf, sizeof x->buf)
+                        : llistxattr(proc, x->buf, sizeof x->buf);
         x->n = 0;
         if (r < 0)
                 return -errno;
@@ -524,8 +576,8 @@ static void cmp_xattrs(const char *path)
                 return;
         for (int i = 0; i < xa.n || i < xb.n; i++) {
                 if (i >= xa.n || i >= xb.n || strcmp(xa.names[i], xb.names[i]))
-                        diverge("xattrs of %s: A has %s, B has %s", path, i < xa.n ? xa.names[i] : "(end)",
-                                i < xb.n ? xb.names[i] : "(end)");
+                        diverge("xattrs of %s: A has %s, B has %s", path,
+                                i < xa.n ? xa.names[i] : "(end)", i < xb.n ? xb.names[i] : "(end)");
                 static char va[65536], vb[65536];
                 char pa[PATH_MAX], pb[PATH_MAX];
                 xpath(pa, sizeof pa, 0, path);
@@ -533,7 +585,8 @@ static void cmp_xattrs(const char *path)
                 ssize_t la = lgetxattr(pa, xa.names[i], va, sizeof va);
                 ssize_t lb = lgetxattr(pb, xb.names[i], vb, sizeof vb);
                 if (la != lb || (la > 0 && memcmp(va, vb, la)))
-                        diverge("xattr %s of %s: values differ (A len %zd, B len %zd)", xa.names[i], path, la, lb);
+                        diverge("xattr %s of %s: values differ (A len %zd, B len %zd)", xa.names[i],
+                                path, la, lb);
         }
 }
 
@@ -559,7 +612,8 @@ static void cmp_file_data(const char *path)
         for (;;) {
                 ssize_t la = pread(fa, ba, sizeof ba, off), lb = pread(fb, bb, sizeof bb, off);
                 if (la != lb)
-                        diverge("content of %s: read at %jd gave A=%zd B=%zd", path, (intmax_t)off, la, lb);
+                        diverge("content of %s: read at %jd gave A=%zd B=%zd", path, (intmax_t)off,
+                                la, lb);
                 if (la <= 0)
                         break;
                 if (memcmp(ba, bb, la)) {
@@ -577,7 +631,7 @@ static void cmp_file_data(const char *path)
 
 static void cmp_tree(const char *dir)
 {
-        struct dlist la = { 0 }, lb = { 0 };
+        struct dlist la = {0}, lb = {0};
         int fa = openat(S[0].root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         int fb = openat(S[1].root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         if (fa < 0 || fb < 0)
@@ -592,7 +646,8 @@ static void cmp_tree(const char *dir)
                 char p[PATH_MAX];
                 struct stat sa, sb;
                 join(p, sizeof p, dir, lb.v[i].name);
-                if (fstatat(S[0].root, p, &sa, AT_SYMLINK_NOFOLLOW) || fstatat(S[1].root, p, &sb, AT_SYMLINK_NOFOLLOW))
+                if (fstatat(S[0].root, p, &sa, AT_SYMLINK_NOFOLLOW) ||
+                    fstatat(S[1].root, p, &sb, AT_SYMLINK_NOFOLLOW))
                         diverge("tree: lstat %s failed (%s)", p, strerror(errno));
                 xsnprintf(what, sizeof what, "tree %s", p);
                 cmp_stat(what, &sa, &sb);
@@ -601,8 +656,8 @@ static void cmp_tree(const char *dir)
                         ssize_t na = readlinkat(S[0].root, p, ta, sizeof ta);
                         ssize_t nb = readlinkat(S[1].root, p, tb, sizeof tb);
                         if (na != nb || (na > 0 && memcmp(ta, tb, na)))
-                                diverge("tree: symlink target of %s: A=\"%.*s\" B=\"%.*s\"", p, (int)(na > 0 ? na : 0),
-                                        ta, (int)(nb > 0 ? nb : 0), tb);
+                                diverge("tree: symlink target of %s: A=\"%.*s\" B=\"%.*s\"", p,
+                                        (int)(na > 0 ? na : 0), ta, (int)(nb > 0 ? nb : 0), tb);
                 } else if (S_ISREG(sb.st_mode)) {
                         cmp_file_data(p);
                 }
@@ -623,7 +678,7 @@ static void tree_check(const char *when)
 
 static void scan_known(const char *dir)
 {
-        struct dlist l = { 0 };
+        struct dlist l = {0};
         int fd = openat(S[1].root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         if (fd < 0 || list_fd(fd, &l))
                 return;
@@ -675,7 +730,7 @@ static void do_open(bool creat)
                 r[s] = RES(openat(S[s].root, p, f | O_CLOEXEC, m));
         if (r[0].ret >= 0 && r[1].ret >= 0) {
                 verbose_res(r);
-                int fd[2] = { (int)r[0].ret, (int)r[1].ret };
+                int fd[2] = {(int)r[0].ret, (int)r[1].ret};
                 known_add(p);
                 ofd_add(fd, f, p);
                 return;
@@ -711,20 +766,28 @@ static off_t rand_offset(int fdb)
         struct stat st;
         off_t size = fstat(fdb, &st) == 0 ? st.st_size : 0;
         switch (rn(4)) {
-        case 0: return rn(4096);
-        case 1: return size;
-        case 2: return size + rn(20000); /* beyond EOF: a hole */
-        default: return rn((unsigned)size + 1);
+        case 0:
+                return rn(4096);
+        case 1:
+                return size;
+        case 2:
+                return size + rn(20000); /* beyond EOF: a hole */
+        default:
+                return rn((unsigned)size + 1);
         }
 }
 
 static size_t rand_len(void)
 {
         switch (rn(5)) {
-        case 0: return 0;
-        case 1: return 1 + rn(16);
-        case 2: return 4096;
-        default: return rn(9000);
+        case 0:
+                return 0;
+        case 1:
+                return 1 + rn(16);
+        case 2:
+                return 4096;
+        default:
+                return rn(9000);
         }
 }
 
@@ -733,8 +796,10 @@ static char wbuf[1 << 17], rbuf[2][1 << 17];
 static void do_write(void)
 {
         struct ofd *o = pick_fd(O_WRONLY);
-        if (!o)
-                { do_open(true); return; }
+        if (!o) {
+                do_open(true);
+                return;
+        }
         size_t len = rand_len();
         for (size_t i = 0; i < len; i += 8) {
                 uint64_t v = rnd();
@@ -744,7 +809,8 @@ static void do_write(void)
         struct res r[2];
         if (chance(50)) {
                 off_t off = rand_offset(o->fd[1]);
-                begin("pwrite %s (%s) len %zu at %jd", o->path, flagstr(o->flags), len, (intmax_t)off);
+                begin("pwrite %s (%s) len %zu at %jd", o->path, flagstr(o->flags), len,
+                      (intmax_t)off);
                 for (int s = 0; s < 2; s++)
                         r[s] = RES(pwrite(o->fd[s], wbuf, len, off));
         } else {
@@ -758,13 +824,16 @@ static void do_write(void)
 static void do_read(void)
 {
         struct ofd *o = pick_fd(O_RDONLY);
-        if (!o)
-                { do_open(false); return; }
+        if (!o) {
+                do_open(false);
+                return;
+        }
         size_t len = chance(20) ? 65536 : rand_len();
         struct res r[2];
         if (chance(50)) {
                 off_t off = rand_offset(o->fd[1]);
-                begin("pread %s (%s) len %zu at %jd", o->path, flagstr(o->flags), len, (intmax_t)off);
+                begin("pread %s (%s) len %zu at %jd", o->path, flagstr(o->flags), len,
+                      (intmax_t)off);
                 for (int s = 0; s < 2; s++)
                         r[s] = RES(pread(o->fd[s], rbuf[s], len, off));
         } else {
@@ -791,7 +860,10 @@ static void do_lseek(void)
                 return;
         int wh = rn(3);
         off_t off = wh == SEEK_SET ? (off_t)rn(70000) : (off_t)rn(8192) - 4096;
-        begin("lseek %s %jd %s", o->path, (intmax_t)off, wh == SEEK_SET ? "SEEK_SET" : wh == SEEK_CUR ? "SEEK_CUR" : "SEEK_END");
+        begin("lseek %s %jd %s", o->path, (intmax_t)off,
+              wh == SEEK_SET   ? "SEEK_SET"
+              : wh == SEEK_CUR ? "SEEK_CUR"
+                               : "SEEK_END");
         struct res r[2];
         for (int s = 0; s < 2; s++)
                 r[s] = RES(lseek(o->fd[s], off, wh));
@@ -801,10 +873,14 @@ static void do_lseek(void)
 static off_t rand_size(void)
 {
         switch (rn(4)) {
-        case 0: return 0;
-        case 1: return rn(100);
-        case 2: return rn(70000);
-        default: return rn(10000);
+        case 0:
+                return 0;
+        case 1:
+                return rn(100);
+        case 2:
+                return rn(70000);
+        default:
+                return rn(10000);
         }
 }
 
@@ -827,8 +903,10 @@ static void do_truncate(void)
 static void do_ftruncate(void)
 {
         struct ofd *o = pick_fd(O_WRONLY);
-        if (!o)
-                { do_truncate(); return; }
+        if (!o) {
+                do_truncate();
+                return;
+        }
         off_t sz = rand_size();
         begin("ftruncate %s (%s) %jd", o->path, flagstr(o->flags), (intmax_t)sz);
         unpin_fd(o->fd[1]);
@@ -889,7 +967,8 @@ static void do_rename(void)
         unsigned flags = chance(15) ? RENAME_NOREPLACE : 0;
         begin("rename%s %s -> %s", flags ? "(NOREPLACE)" : "", a, b);
         struct stat st;
-        bool src_is_dir = fstatat(S[1].root, a, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+        bool src_is_dir =
+            fstatat(S[1].root, a, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
         unpin_path(a, false);
         unpin_path(b, false);
         unpin_parent(a);
@@ -961,7 +1040,8 @@ static void do_readlink(void)
                 r[s] = RES(readlinkat(S[s].root, p, rbuf[s], sz));
         check_res(r);
         if (r[0].ret > 0 && memcmp(rbuf[0], rbuf[1], r[0].ret))
-                diverge("readlink targets differ: A=\"%.*s\" B=\"%.*s\"", (int)r[0].ret, rbuf[0], (int)r[1].ret, rbuf[1]);
+                diverge("readlink targets differ: A=\"%.*s\" B=\"%.*s\"", (int)r[0].ret, rbuf[0],
+                        (int)r[1].ret, rbuf[1]);
 }
 
 static void do_unlink(bool dir)
@@ -1042,8 +1122,8 @@ static void do_utimens(void)
         for (int s = 0; s < 2; s++)
                 if (st[s].st_mtim.tv_sec != ts[1].tv_sec || st[s].st_mtim.tv_nsec != ts[1].tv_nsec)
                         diverge("mtime after utimensat on %c is %jd.%09ld, set %jd.%09ld", 'A' + s,
-                                (intmax_t)st[s].st_mtim.tv_sec, st[s].st_mtim.tv_nsec, (intmax_t)ts[1].tv_sec,
-                                ts[1].tv_nsec);
+                                (intmax_t)st[s].st_mtim.tv_sec, st[s].st_mtim.tv_nsec,
+                                (intmax_t)ts[1].tv_sec, ts[1].tv_nsec);
         pin_set(&st[1]);
 }
 
@@ -1058,12 +1138,15 @@ static void do_setxattr(void)
         int fl = rn(3) == 0 ? 0 : rn(2) ? XATTR_CREATE : XATTR_REPLACE;
         bool follow = chance(20);
         begin("%ssetxattr %s %s len %zu %s", follow ? "" : "l", p, n, len,
-              fl == XATTR_CREATE ? "XATTR_CREATE" : fl == XATTR_REPLACE ? "XATTR_REPLACE" : "0");
+              fl == XATTR_CREATE    ? "XATTR_CREATE"
+              : fl == XATTR_REPLACE ? "XATTR_REPLACE"
+                                    : "0");
         struct res r[2];
         for (int s = 0; s < 2; s++) {
                 char pp[PATH_MAX];
                 xpath(pp, sizeof pp, s, p);
-                r[s] = follow ? RES(setxattr(pp, n, wbuf, len, fl)) : RES(lsetxattr(pp, n, wbuf, len, fl));
+                r[s] = follow ? RES(setxattr(pp, n, wbuf, len, fl))
+                              : RES(lsetxattr(pp, n, wbuf, len, fl));
         }
         check_res(r);
 }
@@ -1096,14 +1179,15 @@ static void do_listxattr(void)
         struct res r[2];
         for (int s = 0; s < 2; s++) {
                 long v = xlist_get(S[s].root, p, follow, &x[s]);
-                r[s] = v < 0 ? (struct res){ -1, (int)-v } : (struct res){ 0, 0 };
+                r[s] = v < 0 ? (struct res){-1, (int)-v} : (struct res){0, 0};
         }
         check_res(r);
         if (r[0].ret < 0)
                 return;
         for (int i = 0; i < x[0].n || i < x[1].n; i++)
                 if (i >= x[0].n || i >= x[1].n || strcmp(x[0].names[i], x[1].names[i]))
-                        diverge("user.* names differ at %d: A=%s B=%s", i, i < x[0].n ? x[0].names[i] : "(end)",
+                        diverge("user.* names differ at %d: A=%s B=%s", i,
+                                i < x[0].n ? x[0].names[i] : "(end)",
                                 i < x[1].n ? x[1].names[i] : "(end)");
 }
 
@@ -1131,15 +1215,15 @@ static void do_readdir(void)
                 rand_path(p, sizeof p);
         begin("readdir %s", p);
         struct res r[2];
-        struct dlist l[2] = { { 0 }, { 0 } };
+        struct dlist l[2] = {{0}, {0}};
         for (int s = 0; s < 2; s++) {
                 int fd = openat(S[s].root, p, O_RDONLY | O_DIRECTORY);
                 if (fd < 0) {
-                        r[s] = (struct res){ -1, errno };
+                        r[s] = (struct res){-1, errno};
                         continue;
                 }
                 int e = list_fd(fd, &l[s]);
-                r[s] = e ? (struct res){ -1, -e } : (struct res){ (long)l[s].n, 0 };
+                r[s] = e ? (struct res){-1, -e} : (struct res){(long)l[s].n, 0};
         }
         if (r[0].ret >= 0 && r[1].ret >= 0)
                 cmp_lists(cur_op, &l[0], &l[1]);
@@ -1169,31 +1253,81 @@ static void do_stat(void)
 static void run_op(int op)
 {
         switch (op) {
-        case OP_CREATE: do_open(true); break;
-        case OP_OPEN: do_open(false); break;
-        case OP_CLOSE: do_close(); break;
-        case OP_WRITE: do_write(); break;
-        case OP_READ: do_read(); break;
-        case OP_LSEEK: do_lseek(); break;
-        case OP_TRUNCATE: do_truncate(); break;
-        case OP_FTRUNCATE: do_ftruncate(); break;
-        case OP_FSTAT: do_fstat(); break;
-        case OP_FSYNC: do_fsync(); break;
-        case OP_RENAME: do_rename(); break;
-        case OP_LINK: do_link(); break;
-        case OP_SYMLINK: do_symlink(); break;
-        case OP_READLINK: do_readlink(); break;
-        case OP_UNLINK: do_unlink(false); break;
-        case OP_MKDIR: do_mkdir(); break;
-        case OP_RMDIR: do_unlink(true); break;
-        case OP_CHMOD: do_chmod(); break;
-        case OP_UTIMENS: do_utimens(); break;
-        case OP_SETXATTR: do_setxattr(); break;
-        case OP_GETXATTR: do_getxattr(); break;
-        case OP_LISTXATTR: do_listxattr(); break;
-        case OP_REMOVEXATTR: do_removexattr(); break;
-        case OP_READDIR: do_readdir(); break;
-        case OP_STAT: do_stat(); break;
+        case OP_CREATE:
+                do_open(true);
+                break;
+        case OP_OPEN:
+                do_open(false);
+                break;
+        case OP_CLOSE:
+                do_close();
+                break;
+        case OP_WRITE:
+                do_write();
+                break;
+        case OP_READ:
+                do_read();
+                break;
+        case OP_LSEEK:
+                do_lseek();
+                break;
+        case OP_TRUNCATE:
+                do_truncate();
+                break;
+        case OP_FTRUNCATE:
+                do_ftruncate();
+                break;
+        case OP_FSTAT:
+                do_fstat();
+                break;
+        case OP_FSYNC:
+                do_fsync();
+                break;
+        case OP_RENAME:
+                do_rename();
+                break;
+        case OP_LINK:
+                do_link();
+                break;
+        case OP_SYMLINK:
+                do_symlink();
+                break;
+        case OP_READLINK:
+                do_readlink();
+                break;
+        case OP_UNLINK:
+                do_unlink(false);
+                break;
+        case OP_MKDIR:
+                do_mkdir();
+                break;
+        case OP_RMDIR:
+                do_unlink(true);
+                break;
+        case OP_CHMOD:
+                do_chmod();
+                break;
+        case OP_UTIMENS:
+                do_utimens();
+                break;
+        case OP_SETXATTR:
+                do_setxattr();
+                break;
+        case OP_GETXATTR:
+                do_getxattr();
+                break;
+        case OP_LISTXATTR:
+                do_listxattr();
+                break;
+        case OP_REMOVEXATTR:
+                do_removexattr();
+                break;
+        case OP_READDIR:
+                do_readdir();
+                break;
+        case OP_STAT:
+                do_stat();
+                break;
         }
 }
 
@@ -1229,13 +1363,19 @@ static void prefill(const char *dir, const char *lower)
                 size_t len = 0;
                 p[0] = 0;
                 for (unsigned k = 0; k < d; k++) {
-                        len += xsnprintf(p + len, sizeof p - len, "%s%s", k ? "/" : "", names[rn(NNAMES)]);
+                        len += xsnprintf(p + len, sizeof p - len, "%s%s", k ? "/" : "",
+                                         names[rn(NNAMES)]);
                         if (k + 1 < d)
-                                mkdirat(root, p, dir_modes[rn(3)]); /* may fail: exists or parent is no dir */
+                                mkdirat(
+                                    root, p,
+                                    dir_modes[rn(3)]); /* may fail: exists or parent is no dir */
                 }
                 unsigned kind = rn(100);
                 if (kind < 60) {
-                        xwrite_file(root, p, file_modes[rn(8)], chance(20) ? 0 : chance(80) ? rn(3000) : rn(70000));
+                        xwrite_file(root, p, file_modes[rn(8)],
+                                    chance(20)   ? 0
+                                    : chance(80) ? rn(3000)
+                                                 : rn(70000));
                 } else if (kind < 80) {
                         if (mkdirat(root, p, dir_modes[rn(sizeof dir_modes / sizeof dir_modes[0])]))
                                 continue;
@@ -1268,7 +1408,8 @@ static void prefill(const char *dir, const char *lower)
                         struct stat st;
                         if (depth_of(k) > 3)
                                 continue;
-                        if (opq && (fstatat(S[1].root, k, &st, AT_SYMLINK_NOFOLLOW) || !S_ISDIR(st.st_mode)))
+                        if (opq && (fstatat(S[1].root, k, &st, AT_SYMLINK_NOFOLLOW) ||
+                                    !S_ISDIR(st.st_mode)))
                                 continue;
                         /* the parent directories, as directories, in this layer */
                         char par[PATH_MAX], q[PATH_MAX], wh[PATH_MAX];
@@ -1282,7 +1423,8 @@ static void prefill(const char *dir, const char *lower)
                                         *c = 0;
                                         if (strcmp(q, "."))
                                                 mkdirat(root, q, 0755);
-                                        if (fstatat(root, q, &st, AT_SYMLINK_NOFOLLOW) || !S_ISDIR(st.st_mode))
+                                        if (fstatat(root, q, &st, AT_SYMLINK_NOFOLLOW) ||
+                                            !S_ISDIR(st.st_mode))
                                                 ok = false;
                                         *c = save;
                                         if (!save || !ok)
@@ -1310,7 +1452,8 @@ static void prefill(const char *dir, const char *lower)
 
 static void usage(void)
 {
-        fprintf(stderr, "usage: difftest --seed N [--ops COUNT] [--verbose] [--check-every K] [--op-timeout S] DIR_A DIR_B\n"
+        fprintf(stderr, "usage: difftest --seed N [--ops COUNT] [--verbose] [--check-every K] "
+                        "[--op-timeout S] DIR_A DIR_B\n"
                         "       difftest --prefill --seed N [--whiteouts LOWER] DIR\n");
         exit(2);
 }
@@ -1393,8 +1536,8 @@ int main(int argc, char **argv)
         alarm(op_timeout * 4);
         tree_check("end");
         alarm(0);
-        printf("difftest: seed=%" PRIu64 " ops=%ld agree (A=%s B=%s); exdev=%ld treechecks=%ld;", seed, nops,
-               S[0].dir, S[1].dir, exdev_count, treechecks);
+        printf("difftest: seed=%" PRIu64 " ops=%ld agree (A=%s B=%s); exdev=%ld treechecks=%ld;",
+               seed, nops, S[0].dir, S[1].dir, exdev_count, treechecks);
         for (int i = 0; i < OP__N; i++)
                 printf(" %s=%ld", opnames[i], opcount[i]);
         printf("\n");

@@ -38,22 +38,38 @@
 #include <unistd.h>
 
 static const char *mnt;
-static const char *upper;          /* NULL: no branch checks */
-static const char *lowers[8];      /* top first */
+static const char *upper;     /* NULL: no branch checks */
+static const char *lowers[8]; /* top first */
 static int nlowers;
-static bool wh_overlay;            /* whiteouts as overlayfs char devices */
+static bool wh_overlay; /* whiteouts as overlayfs char devices */
 static int failures, warnings;
 static const char *cur_test;
 static int cur_failed;
 
 #define FAILF(...) check_fail(__LINE__, __VA_ARGS__)
-#define EXPECT(cond, ...) do { if (!(cond)) FAILF(__VA_ARGS__); } while (0)
+#define EXPECT(cond, ...)                                                                          \
+        do {                                                                                       \
+                if (!(cond))                                                                       \
+                        FAILF(__VA_ARGS__);                                                        \
+        } while (0)
 /* a system call that must succeed; on failure the current check ends */
-#define SYS(call) do { if ((call) < 0) { FAILF("%s: %s", #call, strerror(errno)); return; } } while (0)
+#define SYS(call)                                                                                  \
+        do {                                                                                       \
+                if ((call) < 0) {                                                                  \
+                        FAILF("%s: %s", #call, strerror(errno));                                   \
+                        return;                                                                    \
+                }                                                                                  \
+        } while (0)
 /* a call that must fail with errno E */
-#define EXPECT_ERR(call, E) do { errno = 0; long r_ = (long)(call); \
-        if (r_ >= 0) FAILF("%s succeeded, expected %s", #call, #E); \
-        else if (errno != (E)) FAILF("%s: %s, expected %s", #call, strerror(errno), #E); } while (0)
+#define EXPECT_ERR(call, E)                                                                        \
+        do {                                                                                       \
+                errno = 0;                                                                         \
+                long r_ = (long)(call);                                                            \
+                if (r_ >= 0)                                                                       \
+                        FAILF("%s succeeded, expected %s", #call, #E);                             \
+                else if (errno != (E))                                                             \
+                        FAILF("%s: %s, expected %s", #call, strerror(errno), #E);                  \
+        } while (0)
 
 static void check_fail(int line, const char *fmt, ...)
 {
@@ -97,7 +113,10 @@ static const char *B(const char *dir, const char *rel)
         return b;
 }
 
-static const char *U(const char *rel) { return B(upper, rel); }
+static const char *U(const char *rel)
+{
+        return B(upper, rel);
+}
 
 static int write_file(const char *path, const char *data, mode_t mode)
 {
@@ -137,9 +156,15 @@ static char *read_file(const char *path)
         return buf;
 }
 
-#define EXPECT_CONTENT(path, want) do { const char *p_ = (path); char *c_ = read_file(p_); \
-        if (!c_) FAILF("read %s: %s", p_, strerror(errno)); \
-        else if (strcmp(c_, (want))) FAILF("%s holds \"%s\", expected \"%s\"", p_, c_, (want)); } while (0)
+#define EXPECT_CONTENT(path, want)                                                                 \
+        do {                                                                                       \
+                const char *p_ = (path);                                                           \
+                char *c_ = read_file(p_);                                                          \
+                if (!c_)                                                                           \
+                        FAILF("read %s: %s", p_, strerror(errno));                                 \
+                else if (strcmp(c_, (want)))                                                       \
+                        FAILF("%s holds \"%s\", expected \"%s\"", p_, c_, (want));                 \
+        } while (0)
 
 static bool exists(const char *path)
 {
@@ -180,7 +205,9 @@ static char *dir_list(const char *dir)
         closedir(d);
         for (int i = 1; i < n; i++)
                 for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-                        char *t = names[j]; names[j] = names[j - 1]; names[j - 1] = t;
+                        char *t = names[j];
+                        names[j] = names[j - 1];
+                        names[j - 1] = t;
                 }
         out[0] = 0;
         for (int i = 0; i < n; i++) {
@@ -192,9 +219,15 @@ static char *dir_list(const char *dir)
         return out;
 }
 
-#define EXPECT_LIST(dir, want) do { const char *d_ = (dir); char *l_ = dir_list(d_); \
-        if (!l_) FAILF("opendir %s: %s", d_, strerror(errno)); \
-        else if (strcmp(l_, (want))) FAILF("%s lists \"%s\", expected \"%s\"", d_, l_, (want)); } while (0)
+#define EXPECT_LIST(dir, want)                                                                     \
+        do {                                                                                       \
+                const char *d_ = (dir);                                                            \
+                char *l_ = dir_list(d_);                                                           \
+                if (!l_)                                                                           \
+                        FAILF("opendir %s: %s", d_, strerror(errno));                              \
+                else if (strcmp(l_, (want)))                                                       \
+                        FAILF("%s lists \"%s\", expected \"%s\"", d_, l_, (want));                 \
+        } while (0)
 
 /* a whiteout for REL (dir/name) in the upper branch */
 static bool upper_whiteout(const char *rel)
@@ -262,14 +295,16 @@ static void t_create_rw(void)
         SYS(fstat(fd, &st));
         EXPECT(st.st_size == (off_t)(6 + sizeof big), "size %lld", (long long)st.st_size);
         EXPECT(lseek(fd, 6, SEEK_SET) == 6, "lseek");
-        EXPECT(read(fd, back, sizeof back) == (ssize_t)sizeof back && !memcmp(back, big, sizeof big),
+        EXPECT(read(fd, back, sizeof back) == (ssize_t)sizeof back &&
+                   !memcmp(back, big, sizeof big),
                "big data mismatch via the same fd");
         SYS(ftruncate(fd, 3));
         SYS(fstat(fd, &st));
         EXPECT(st.st_size == 3, "size after ftruncate %lld", (long long)st.st_size);
         SYS(ftruncate(fd, 10));
         memset(b, 'x', sizeof b);
-        EXPECT(pread(fd, b, 16, 0) == 10 && !memcmp(b, "HEL\0\0\0\0\0\0\0", 10), "extended tail not zero");
+        EXPECT(pread(fd, b, 16, 0) == 10 && !memcmp(b, "HEL\0\0\0\0\0\0\0", 10),
+               "extended tail not zero");
         SYS(close(fd));
         SYS(fd = open(M("new1"), O_RDONLY));
         EXPECT(read(fd, b, 16) == 10, "reopen read");
@@ -337,7 +372,8 @@ static void t_excl(void)
         EXPECT(write(fd, "new\n", 4) == 4, "write");
         close(fd);
         EXPECT_CONTENT(M("hidden"), "new\n");
-        EXPECT(dir_has(mnt, "hidden") == 1, "recreated 'hidden' listed %d times", dir_has(mnt, "hidden"));
+        EXPECT(dir_has(mnt, "hidden") == 1, "recreated 'hidden' listed %d times",
+               dir_has(mnt, "hidden"));
         SYS(fd = open(M("excl_new"), O_WRONLY | O_CREAT | O_EXCL, 0600));
         close(fd);
         EXPECT_ERR(open(M("excl_new"), O_WRONLY | O_CREAT | O_EXCL, 0600), EEXIST);
@@ -371,11 +407,16 @@ static void t_trunc(void)
 
 static void t_umask(void)
 {
-        struct { mode_t umask, mode; bool dir; mode_t want; const char *name; } c[] = {
-                { 022, 0666, false, 0644, "um1" }, { 027, 0777, false, 0750, "um2" },
-                { 0, 0666, false, 0666, "um3" }, { 077, 0777, false, 0700, "um4" },
-                { 022, 0777, true, 0755, "umd1" }, { 0, 0777, true, 0777, "umd2" },
-                { 002, 0775, true, 0775, "umd3" },
+        struct {
+                mode_t umask, mode;
+                bool dir;
+                mode_t want;
+                const char *name;
+        } c[] = {
+            {022, 0666, false, 0644, "um1"}, {027, 0777, false, 0750, "um2"},
+            {0, 0666, false, 0666, "um3"},   {077, 0777, false, 0700, "um4"},
+            {022, 0777, true, 0755, "umd1"}, {0, 0777, true, 0777, "umd2"},
+            {002, 0775, true, 0775, "umd3"},
         };
         mode_t old = umask(0);
         for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
@@ -393,8 +434,9 @@ static void t_umask(void)
                         FAILF("create %s: %s", c[i].name, strerror(errno));
                         continue;
                 }
-                EXPECT((st.st_mode & 07777) == c[i].want, "%s: umask %03o mode %03o gave %03o, expected %03o",
-                       c[i].name, c[i].umask, c[i].mode, st.st_mode & 07777, c[i].want);
+                EXPECT((st.st_mode & 07777) == c[i].want,
+                       "%s: umask %03o mode %03o gave %03o, expected %03o", c[i].name, c[i].umask,
+                       c[i].mode, st.st_mode & 07777, c[i].want);
         }
         umask(old);
 }
@@ -419,7 +461,8 @@ static void t_copyup(void)
                         EXPECT_CONTENT(B(lo, "ldir/sub/b"), "b\n");
                         SYS(lstat(B(lo, "ldir/sub/b"), &lst1));
                         EXPECT(lst0.st_mtim.tv_sec == lst1.st_mtim.tv_sec &&
-                               lst0.st_mtim.tv_nsec == lst1.st_mtim.tv_nsec, "lower mtime changed");
+                                   lst0.st_mtim.tv_nsec == lst1.st_mtim.tv_nsec,
+                               "lower mtime changed");
                 }
                 SYS(stat(U("ldir/sub"), &st));
                 EXPECT(S_ISDIR(st.st_mode), "upper parent dir not created");
@@ -435,23 +478,26 @@ static void t_copyup(void)
         SYS(chmod(M("cu_chmod"), 0600));
         SYS(stat(M("cu_chmod"), &st));
         EXPECT((st.st_mode & 07777) == 0600, "mode %o after chmod", st.st_mode & 07777);
-        EXPECT(st.st_mtime == mt, "chmod changed mtime %lld -> %lld", (long long)mt, (long long)st.st_mtime);
+        EXPECT(st.st_mtime == mt, "chmod changed mtime %lld -> %lld", (long long)mt,
+               (long long)st.st_mtime);
         EXPECT(st.st_uid == 4321 && st.st_gid == 4322, "copy-up owner %u:%u", st.st_uid, st.st_gid);
         EXPECT_CONTENT(M("cu_chmod"), "chmod me\n");
         char v[64];
         ssize_t n = getxattr(M("cu_chmod"), "user.keep", v, sizeof v);
-        EXPECT(n == 3 && !memcmp(v, "yes", 3), "user.keep after copy-up: %zd %s", n, n < 0 ? strerror(errno) : "");
+        EXPECT(n == 3 && !memcmp(v, "yes", 3), "user.keep after copy-up: %zd %s", n,
+               n < 0 ? strerror(errno) : "");
         if (upper) {
                 SYS(stat(U("cu_chmod"), &st));
                 EXPECT((st.st_mode & 07777) == 0600, "upper mode %o", st.st_mode & 07777);
                 SYS(stat(B(lowers[0], "cu_chmod"), &st));
-                EXPECT((st.st_mode & 07777) == 0644, "lower mode changed to %o", st.st_mode & 07777);
+                EXPECT((st.st_mode & 07777) == 0644, "lower mode changed to %o",
+                       st.st_mode & 07777);
         }
 }
 
 static void t_unlink(void)
 {
-        const char *names[] = { "ul_1", "ul_2", "ul_both" };
+        const char *names[] = {"ul_1", "ul_2", "ul_both"};
         for (int i = 0; i < 3; i++) {
                 const char *lo = upper ? lower_of(names[i]) : NULL;
                 SYS(unlink(M(names[i])));
@@ -461,7 +507,8 @@ static void t_unlink(void)
                 EXPECT(dir_has(mnt, names[i]) == 0, "%s still listed", names[i]);
                 EXPECT_ERR(unlink(M(names[i])), ENOENT);
                 if (upper) {
-                        EXPECT(upper_whiteout(names[i]), "no whiteout for %s in the upper branch", names[i]);
+                        EXPECT(upper_whiteout(names[i]), "no whiteout for %s in the upper branch",
+                               names[i]);
                         EXPECT(lo && exists(B(lo, names[i])), "lower %s removed", names[i]);
                 }
         }
@@ -489,7 +536,8 @@ static void t_unlink_open(void)
         SYS(unlink(M("uo_u")));
         EXPECT(pwrite(fd, "OPEN", 4, 0) == 4, "pwrite after unlink");
         char b[32] = {0};
-        EXPECT(pread(fd, b, sizeof b - 1, 0) == 10 && !strcmp(b, "OPEN data\n"), "pread after unlink: \"%s\"", b);
+        EXPECT(pread(fd, b, sizeof b - 1, 0) == 10 && !strcmp(b, "OPEN data\n"),
+               "pread after unlink: \"%s\"", b);
         struct stat st;
         SYS(fstat(fd, &st));
         EXPECT(st.st_nlink == 0, "nlink of an unlinked open file %lu", (unsigned long)st.st_nlink);
@@ -498,14 +546,16 @@ static void t_unlink_open(void)
         SYS(fd2 = open(M("uo_l"), O_RDONLY));
         SYS(unlink(M("uo_l")));
         memset(b, 0, sizeof b);
-        EXPECT(pread(fd2, b, sizeof b - 1, 0) == 5 && !strcmp(b, "uo_l\n"), "read unlinked lower: \"%s\"", b);
+        EXPECT(pread(fd2, b, sizeof b - 1, 0) == 5 && !strcmp(b, "uo_l\n"),
+               "read unlinked lower: \"%s\"", b);
         /* replace an open file by rename */
         SYS(write_file(M("uo_r"), "old\n", 0644));
         SYS(write_file(M("uo_r.new"), "new\n", 0644));
         SYS(fd3 = open(M("uo_r"), O_RDONLY));
         SYS(rename(M("uo_r.new"), M("uo_r")));
         memset(b, 0, sizeof b);
-        EXPECT(pread(fd3, b, sizeof b - 1, 0) == 4 && !strcmp(b, "old\n"), "replaced open file reads \"%s\"", b);
+        EXPECT(pread(fd3, b, sizeof b - 1, 0) == 4 && !strcmp(b, "old\n"),
+               "replaced open file reads \"%s\"", b);
         EXPECT_CONTENT(M("uo_r"), "new\n");
         DIR *d = opendir(mnt);
         if (d) {
@@ -517,7 +567,8 @@ static void t_unlink_open(void)
         close(fd);
         close(fd2);
         close(fd3);
-        EXPECT(dir_has(mnt, "uo_u") == 0 && dir_has(mnt, "uo_l") == 0, "unlinked names listed after close");
+        EXPECT(dir_has(mnt, "uo_u") == 0 && dir_has(mnt, "uo_l") == 0,
+               "unlinked names listed after close");
 }
 
 static void t_rmdir(void)
@@ -547,7 +598,7 @@ static void t_rmdir(void)
         SYS(rmdir(M("rm_u")));
         EXPECT_ERR(stat(M("rm_u"), &st), ENOENT);
         /* a directory whose lower content is all removed */
-        SYS(unlink(M("ldir/sub/b")));  /* copied up by t_copyup in union mode */
+        SYS(unlink(M("ldir/sub/b"))); /* copied up by t_copyup in union mode */
         SYS(rmdir(M("ldir/sub")));
         EXPECT_LIST(M("ldir"), "c");
 }
@@ -622,7 +673,8 @@ static void t_rename_dirs(void)
         errno = 0;
         if (rename(M("rdir"), M("rdir2")) < 0) {
                 if (errno != EXDEV) {
-                        FAILF("rename of a lower directory: %s (EXDEV or success expected)", strerror(errno));
+                        FAILF("rename of a lower directory: %s (EXDEV or success expected)",
+                              strerror(errno));
                         return;
                 }
                 printf("# rename of a merged lower directory: EXDEV\n");
@@ -642,7 +694,8 @@ static void t_rename_dirs(void)
         if (upper)
                 for (int i = 0; i < nlowers; i++)
                         if (exists(B(lowers[i], "rdir")))
-                                EXPECT(exists(B(lowers[i], "rdir/x")) || exists(B(lowers[i], "rdir/y")),
+                                EXPECT(exists(B(lowers[i], "rdir/x")) ||
+                                           exists(B(lowers[i], "rdir/y")),
                                        "lower rdir emptied");
 }
 
@@ -653,8 +706,10 @@ static void t_hardlink(void)
         struct stat a, b;
         SYS(stat(M("hl1"), &a));
         SYS(stat(M("hl2"), &b));
-        EXPECT(a.st_nlink == 2 && b.st_nlink == 2, "nlink %lu %lu", (unsigned long)a.st_nlink, (unsigned long)b.st_nlink);
-        EXPECT(a.st_ino == b.st_ino, "st_ino differs %lu %lu", (unsigned long)a.st_ino, (unsigned long)b.st_ino);
+        EXPECT(a.st_nlink == 2 && b.st_nlink == 2, "nlink %lu %lu", (unsigned long)a.st_nlink,
+               (unsigned long)b.st_nlink);
+        EXPECT(a.st_ino == b.st_ino, "st_ino differs %lu %lu", (unsigned long)a.st_ino,
+               (unsigned long)b.st_ino);
         SYS(write_file(M("hl1"), "changed\n", 0644));
         EXPECT_CONTENT(M("hl2"), "changed\n");
         int fd;
@@ -664,7 +719,8 @@ static void t_hardlink(void)
         EXPECT_CONTENT(M("hl1"), "changed\nmore\n");
         SYS(chmod(M("hl2"), 0600));
         SYS(stat(M("hl1"), &a));
-        EXPECT((a.st_mode & 0777) == 0600, "chmod via the other name not seen: %o", a.st_mode & 0777);
+        EXPECT((a.st_mode & 0777) == 0600, "chmod via the other name not seen: %o",
+               a.st_mode & 0777);
         SYS(unlink(M("hl1")));
         SYS(stat(M("hl2"), &b));
         EXPECT(b.st_nlink == 1, "nlink after unlink %lu", (unsigned long)b.st_nlink);
@@ -676,8 +732,10 @@ static void t_hardlink(void)
         SYS(link(M("hl_l"), M("hl_l2")));
         SYS(stat(M("hl_l"), &a));
         SYS(stat(M("hl_l2"), &b));
-        EXPECT(a.st_ino == b.st_ino, "lower link: st_ino differs %lu %lu", (unsigned long)a.st_ino, (unsigned long)b.st_ino);
-        EXPECT(a.st_nlink == 2 && b.st_nlink == 2, "lower link: nlink %lu %lu", (unsigned long)a.st_nlink, (unsigned long)b.st_nlink);
+        EXPECT(a.st_ino == b.st_ino, "lower link: st_ino differs %lu %lu", (unsigned long)a.st_ino,
+               (unsigned long)b.st_ino);
+        EXPECT(a.st_nlink == 2 && b.st_nlink == 2, "lower link: nlink %lu %lu",
+               (unsigned long)a.st_nlink, (unsigned long)b.st_nlink);
         EXPECT_CONTENT(M("hl_l2"), "link me\n");
         SYS(write_file(M("hl_l2"), "written\n", 0644));
         EXPECT_CONTENT(M("hl_l"), "written\n");
@@ -712,7 +770,7 @@ static void t_symlink(void)
         SYS(lstat(M("sl_dangling"), &ls));
         EXPECT_ERR(stat(M("sl_dangling"), &st), ENOENT);
         SYS(symlink("ldir", M("sl_dir")));
-        EXPECT_LIST(M("sl_dir"), "c moved");  /* after t_unlink, t_rmdir, t_rename_files */
+        EXPECT_LIST(M("sl_dir"), "c moved"); /* after t_unlink, t_rmdir, t_rename_files */
         char longt[1001];
         memset(longt, 'x', 1000);
         longt[1000] = 0;
@@ -764,7 +822,8 @@ static void t_xattr(void)
 
         /* a lower file with a prepared attribute */
         n = getxattr(M("xa_l"), "user.lower", v, sizeof v);
-        EXPECT(n == 3 && !memcmp(v, "ro1", 3), "user.lower on lower file: %zd %s", n, n < 0 ? strerror(errno) : "");
+        EXPECT(n == 3 && !memcmp(v, "ro1", 3), "user.lower on lower file: %zd %s", n,
+               n < 0 ? strerror(errno) : "");
         n = listxattr(M("xa_l"), list, sizeof list);
         bool has_lower = false;
         for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
@@ -807,7 +866,8 @@ static void t_statfs(void)
 {
         struct statvfs sv;
         SYS(statvfs(mnt, &sv));
-        EXPECT(sv.f_bsize > 0 && sv.f_blocks > 0, "bsize %lu blocks %lu", sv.f_bsize, (unsigned long)sv.f_blocks);
+        EXPECT(sv.f_bsize > 0 && sv.f_blocks > 0, "bsize %lu blocks %lu", sv.f_bsize,
+               (unsigned long)sv.f_blocks);
         EXPECT(sv.f_bavail <= sv.f_bfree && sv.f_bfree <= sv.f_blocks, "free counts inconsistent");
         EXPECT(sv.f_namemax >= 255, "namemax %lu", sv.f_namemax);
         SYS(statvfs(M("ldir"), &sv));
@@ -819,7 +879,7 @@ static void t_statfs(void)
 
 static void t_attrs(void)
 {
-        const char *names[] = { "attr_u", "attr_l" };
+        const char *names[] = {"attr_u", "attr_l"};
         SYS(write_file(M("attr_u"), "attr\n", 0644));
         for (int i = 0; i < 2; i++) {
                 const char *p = M(names[i]);
@@ -829,31 +889,38 @@ static void t_attrs(void)
                 EXPECT((st.st_mode & 07777) == 0751, "%s: mode %o", names[i], st.st_mode & 07777);
                 SYS(chmod(p, 04755));
                 SYS(stat(p, &st));
-                EXPECT((st.st_mode & 07777) == 04755, "%s: setuid mode %o", names[i], st.st_mode & 07777);
+                EXPECT((st.st_mode & 07777) == 04755, "%s: setuid mode %o", names[i],
+                       st.st_mode & 07777);
                 SYS(chown(p, 1234, 5678));
                 SYS(stat(p, &st));
-                EXPECT(st.st_uid == 1234 && st.st_gid == 5678, "%s: owner %u:%u", names[i], st.st_uid, st.st_gid);
+                EXPECT(st.st_uid == 1234 && st.st_gid == 5678, "%s: owner %u:%u", names[i],
+                       st.st_uid, st.st_gid);
                 EXPECT(!(st.st_mode & S_ISUID), "%s: chown kept setuid", names[i]);
                 SYS(chown(p, -1, 99));
                 SYS(stat(p, &st));
-                EXPECT(st.st_uid == 1234 && st.st_gid == 99, "%s: chown -1: %u:%u", names[i], st.st_uid, st.st_gid);
-                struct timespec ts[2] = { { 1000000000, 123456789 }, { 1234567890, 987654321 } };
+                EXPECT(st.st_uid == 1234 && st.st_gid == 99, "%s: chown -1: %u:%u", names[i],
+                       st.st_uid, st.st_gid);
+                struct timespec ts[2] = {{1000000000, 123456789}, {1234567890, 987654321}};
                 SYS(utimensat(AT_FDCWD, p, ts, 0));
                 SYS(stat(p, &st));
                 EXPECT(st.st_mtim.tv_sec == 1234567890 && st.st_mtim.tv_nsec == 987654321,
-                       "%s: mtime %lld.%09ld", names[i], (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+                       "%s: mtime %lld.%09ld", names[i], (long long)st.st_mtim.tv_sec,
+                       st.st_mtim.tv_nsec);
                 EXPECT(st.st_atim.tv_sec == 1000000000 && st.st_atim.tv_nsec == 123456789,
-                       "%s: atime %lld.%09ld", names[i], (long long)st.st_atim.tv_sec, st.st_atim.tv_nsec);
-                struct timespec om[2] = { { 0, UTIME_OMIT }, { 2000000000, 5 } };
+                       "%s: atime %lld.%09ld", names[i], (long long)st.st_atim.tv_sec,
+                       st.st_atim.tv_nsec);
+                struct timespec om[2] = {{0, UTIME_OMIT}, {2000000000, 5}};
                 SYS(utimensat(AT_FDCWD, p, om, 0));
                 SYS(stat(p, &st));
-                EXPECT(st.st_mtim.tv_sec == 2000000000 && st.st_mtim.tv_nsec == 5, "%s: mtime after UTIME_OMIT", names[i]);
+                EXPECT(st.st_mtim.tv_sec == 2000000000 && st.st_mtim.tv_nsec == 5,
+                       "%s: mtime after UTIME_OMIT", names[i]);
                 EXPECT(st.st_atim.tv_sec == 1000000000, "%s: UTIME_OMIT changed atime", names[i]);
-                struct timespec now[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+                struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
                 time_t t0 = time(NULL);
                 SYS(utimensat(AT_FDCWD, p, now, 0));
                 SYS(stat(p, &st));
-                EXPECT(st.st_mtime >= t0 - 2 && st.st_mtime <= t0 + 2, "%s: UTIME_NOW gave %lld", names[i], (long long)st.st_mtime);
+                EXPECT(st.st_mtime >= t0 - 2 && st.st_mtime <= t0 + 2, "%s: UTIME_NOW gave %lld",
+                       names[i], (long long)st.st_mtime);
                 /* a write updates mtime */
                 SYS(utimensat(AT_FDCWD, p, ts, 0));
                 int fd;
@@ -869,35 +936,37 @@ static void t_attrs(void)
                 struct stat fst;
                 SYS(fstat(fd, &fst));
                 close(fd);
-                EXPECT((fst.st_mode & 07777) == 0640 && fst.st_mtim.tv_nsec == 987654321, "%s: fchmod/futimens", names[i]);
+                EXPECT((fst.st_mode & 07777) == 0640 && fst.st_mtim.tv_nsec == 987654321,
+                       "%s: fchmod/futimens", names[i]);
         }
         /* symlink times with AT_SYMLINK_NOFOLLOW */
-        struct timespec ts[2] = { { 1100000000, 1 }, { 1100000000, 2 } };
+        struct timespec ts[2] = {{1100000000, 1}, {1100000000, 2}};
         struct stat st;
         SYS(utimensat(AT_FDCWD, M("llink"), ts, AT_SYMLINK_NOFOLLOW));
         SYS(lstat(M("llink"), &st));
-        EXPECT(st.st_mtim.tv_sec == 1100000000 && st.st_mtim.tv_nsec == 2, "symlink mtime %lld.%09ld",
-               (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        EXPECT(st.st_mtim.tv_sec == 1100000000 && st.st_mtim.tv_nsec == 2,
+               "symlink mtime %lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
         if (upper) {
                 const char *lo = lower_of("attr_l");
                 EXPECT(lo != NULL, "lower attr_l gone");
                 if (lo) {
                         SYS(stat(B(lo, "attr_l"), &st));
-                        EXPECT((st.st_mode & 07777) == 0644 && st.st_uid == 0, "lower attr_l changed: %o %u",
-                               st.st_mode & 07777, st.st_uid);
+                        EXPECT((st.st_mode & 07777) == 0644 && st.st_uid == 0,
+                               "lower attr_l changed: %o %u", st.st_mode & 07777, st.st_uid);
                 }
         }
 }
 
 static void t_ino_stable(void)
 {
-        const char *names[] = { "lfile", "l2file", "ufile", "ldir", "ldir/c", "shadow", "llink", "opq", "opq/top" };
+        const char *names[] = {"lfile",  "l2file", "ufile", "ldir",   "ldir/c",
+                               "shadow", "llink",  "opq",   "opq/top"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
                 struct stat a, b;
                 SYS(lstat(M(names[i]), &a));
                 SYS(lstat(M(names[i]), &b));
-                EXPECT(a.st_ino == b.st_ino && a.st_dev == b.st_dev, "%s: st_ino %lu then %lu", names[i],
-                       (unsigned long)a.st_ino, (unsigned long)b.st_ino);
+                EXPECT(a.st_ino == b.st_ino && a.st_dev == b.st_dev, "%s: st_ino %lu then %lu",
+                       names[i], (unsigned long)a.st_ino, (unsigned long)b.st_ino);
                 EXPECT(a.st_ino != 0, "%s: st_ino 0", names[i]);
                 if (!S_ISLNK(a.st_mode)) {
                         int fd;
@@ -938,7 +1007,13 @@ static void t_ino_stable(void)
  * has one st_dev, so unique st_ino there), stable across two walks, no
  * .wh. name visible */
 #define MAXENT 4096
-static struct ent { char path[256]; dev_t dev; ino_t ino; nlink_t nlink; mode_t mode; } ents[MAXENT], first[MAXENT];
+static struct ent {
+        char path[256];
+        dev_t dev;
+        ino_t ino;
+        nlink_t nlink;
+        mode_t mode;
+} ents[MAXENT], first[MAXENT];
 static int nents;
 
 static int walk_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -980,7 +1055,8 @@ static void t_tree(void)
         EXPECT(nents == n1, "two walks saw %d and %d entries", n1, nents);
         for (int i = 0; i < n1 && i < nents; i++)
                 EXPECT(!strcmp(first[i].path, ents[i].path) && first[i].ino == ents[i].ino,
-                       "%s: st_ino %lu then %lu", first[i].path, (unsigned long)first[i].ino, (unsigned long)ents[i].ino);
+                       "%s: st_ino %lu then %lu", first[i].path, (unsigned long)first[i].ino,
+                       (unsigned long)ents[i].ino);
         qsort(ents, (size_t)nents, sizeof ents[0], ent_cmp);
         for (int i = 1; i < nents; i++) {
                 struct ent *a = &ents[i - 1], *b = &ents[i];
@@ -988,15 +1064,16 @@ static void t_tree(void)
                         continue;
                 /* only hard links of one regular file may share a number */
                 if (!(S_ISREG(a->mode) && S_ISREG(b->mode) && a->nlink > 1 && b->nlink > 1))
-                        FAILF("st_ino %lu shared by %s and %s", (unsigned long)a->ino, a->path, b->path);
+                        FAILF("st_ino %lu shared by %s and %s", (unsigned long)a->ino, a->path,
+                              b->path);
         }
         printf("# tree: %d entries\n", nents);
 }
 
 static void t_whiteouts_hidden(void)
 {
-        const char *names[] = { ".wh.ul_1", ".wh.hidden", ".wh.del", "opq/.wh..wh..opq", ".wh..wh..opq",
-                                "ldir/.wh.a", ".wh.rn_l" };
+        const char *names[] = {".wh.ul_1",     ".wh.hidden", ".wh.del", "opq/.wh..wh..opq",
+                               ".wh..wh..opq", "ldir/.wh.a", ".wh.rn_l"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
                 struct stat st;
                 EXPECT_ERR(lstat(M(names[i]), &st), ENOENT);
@@ -1007,7 +1084,6 @@ static void t_whiteouts_hidden(void)
         if (upper && !wh_overlay)
                 EXPECT(exists(U(".wh.ul_1")), "test premise: upper .wh.ul_1 missing");
 }
-
 
 /* names: NAME_MAX, odd bytes, reserved whiteout names */
 static void t_names(void)
@@ -1025,7 +1101,8 @@ static void t_names(void)
         struct stat st;
         EXPECT_ERR(stat(M(n256), &st), ENAMETOOLONG);
         EXPECT_ERR(mkdir(M(n256), 0755), ENAMETOOLONG);
-        const char *odd[] = { "with space", "new\nline", "-dash", "\xc3\xbc\xe2\x82\xac utf8", "tab\there", "..dots", "a.wh.b" };
+        const char *odd[] = {"with space", "new\nline", "-dash", "\xc3\xbc\xe2\x82\xac utf8",
+                             "tab\there",  "..dots",    "a.wh.b"};
         for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
                 SYS(write_file(M(odd[i]), "odd\n", 0644));
                 EXPECT(dir_has(mnt, odd[i]) == 1, "odd name %zu not listed once", i);
@@ -1036,8 +1113,8 @@ static void t_names(void)
          * visible file that hides nothing; never a silent whiteout */
         int fd = open(M(".wh.lfile"), O_WRONLY | O_CREAT | O_EXCL, 0644);
         if (fd < 0) {
-                EXPECT(errno == EINVAL || errno == EPERM || errno == EACCES,
-                       "create .wh.lfile: %s", strerror(errno));
+                EXPECT(errno == EINVAL || errno == EPERM || errno == EACCES, "create .wh.lfile: %s",
+                       strerror(errno));
         } else {
                 close(fd);
                 EXPECT(dir_has(mnt, ".wh.lfile") == 1, ".wh.lfile created but not listed");
@@ -1086,8 +1163,9 @@ static void t_seekdir(void)
         seekdir(d, pos[mid]);
         for (int i = mid; i < n; i++) {
                 de = readdir(d);
-                EXPECT(de && !strcmp(de->d_name, names[i]), "after seekdir: entry %d is %s, expected %s", i,
-                       de ? de->d_name : "(end)", names[i]);
+                EXPECT(de && !strcmp(de->d_name, names[i]),
+                       "after seekdir: entry %d is %s, expected %s", i, de ? de->d_name : "(end)",
+                       names[i]);
                 if (!de)
                         break;
         }
@@ -1131,13 +1209,15 @@ static void t_fsync(void)
         SYS(fsync(fd));
         close(fd);
         /* a merged lower directory copied up by chmod/utimens keeps its content */
-        struct timespec ts[2] = { { 1200000000, 0 }, { 1200000000, 7 } };
+        struct timespec ts[2] = {{1200000000, 0}, {1200000000, 7}};
         struct stat st;
         SYS(chmod(M("ldir"), 0750));
         SYS(utimensat(AT_FDCWD, M("ldir"), ts, 0));
         SYS(stat(M("ldir"), &st));
-        EXPECT((st.st_mode & 07777) == 0750 && st.st_mtim.tv_sec == 1200000000 && st.st_mtim.tv_nsec == 7,
-               "ldir attrs %o %lld.%09ld", st.st_mode & 07777, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        EXPECT((st.st_mode & 07777) == 0750 && st.st_mtim.tv_sec == 1200000000 &&
+                   st.st_mtim.tv_nsec == 7,
+               "ldir attrs %o %lld.%09ld", st.st_mode & 07777, (long long)st.st_mtim.tv_sec,
+               st.st_mtim.tv_nsec);
         EXPECT_LIST(M("ldir"), "c moved");
         EXPECT_CONTENT(M("ldir/c"), "c\n");
 }
@@ -1159,11 +1239,13 @@ static void t_mmap(void)
         SYS(msync(p, 8192, MS_SYNC));
         munmap(p, 8192);
         char b[16] = {0};
-        EXPECT(pread(fd, b, 6, 4090) == 6 && !memcmp(b, "mapped", 6), "mmap write not seen by pread: \"%s\"", b);
+        EXPECT(pread(fd, b, 6, 4090) == 6 && !memcmp(b, "mapped", 6),
+               "mmap write not seen by pread: \"%s\"", b);
         close(fd);
         SYS(fd = open(M("mm_u"), O_RDONLY));
         memset(b, 0, sizeof b);
-        EXPECT(pread(fd, b, 6, 4090) == 6 && !memcmp(b, "mapped", 6), "mmap write lost after close");
+        EXPECT(pread(fd, b, 6, 4090) == 6 && !memcmp(b, "mapped", 6),
+               "mmap write lost after close");
         close(fd);
         /* a lower file, mapped read-only */
         SYS(fd = open(M("l2file"), O_RDONLY));
@@ -1184,36 +1266,40 @@ static void t_mmap(void)
         close(wfd);
         memset(b, 0, sizeof b);
         EXPECT(pread(rfd, b, 3, 0) == 3, "pread of the old fd");
-        EXPECT(!memcmp(b, "NEW", 3), "fd opened before the copy-up reads \"%.3s\", not the new data", b);
+        EXPECT(!memcmp(b, "NEW", 3),
+               "fd opened before the copy-up reads \"%.3s\", not the new data", b);
         close(rfd);
 }
 
-struct check { const char *name; void (*fn)(void); };
+struct check {
+        const char *name;
+        void (*fn)(void);
+};
 static const struct check checks[] = {
-        { "layers", t_layers },
-        { "create-read-write", t_create_rw },
-        { "o_append", t_append },
-        { "o_excl", t_excl },
-        { "o_trunc", t_trunc },
-        { "o_creat-umask", t_umask },
-        { "copy-up", t_copyup },
-        { "unlink-whiteout", t_unlink },
-        { "unlink-open", t_unlink_open },
-        { "rmdir-whiteout", t_rmdir },
-        { "rename-files", t_rename_files },
-        { "rename-dirs", t_rename_dirs },
-        { "hard-links", t_hardlink },
-        { "symlinks", t_symlink },
-        { "xattrs", t_xattr },
-        { "statfs", t_statfs },
-        { "names", t_names },
-        { "readdir-seek", t_seekdir },
-        { "fsync-dir-attrs", t_fsync },
-        { "mmap", t_mmap },
-        { "chmod-chown-utimens", t_attrs },
-        { "ino-stable", t_ino_stable },
-        { "tree-unique-ino", t_tree },
-        { "whiteouts-hidden", t_whiteouts_hidden },
+    {"layers", t_layers},
+    {"create-read-write", t_create_rw},
+    {"o_append", t_append},
+    {"o_excl", t_excl},
+    {"o_trunc", t_trunc},
+    {"o_creat-umask", t_umask},
+    {"copy-up", t_copyup},
+    {"unlink-whiteout", t_unlink},
+    {"unlink-open", t_unlink_open},
+    {"rmdir-whiteout", t_rmdir},
+    {"rename-files", t_rename_files},
+    {"rename-dirs", t_rename_dirs},
+    {"hard-links", t_hardlink},
+    {"symlinks", t_symlink},
+    {"xattrs", t_xattr},
+    {"statfs", t_statfs},
+    {"names", t_names},
+    {"readdir-seek", t_seekdir},
+    {"fsync-dir-attrs", t_fsync},
+    {"mmap", t_mmap},
+    {"chmod-chown-utimens", t_attrs},
+    {"ino-stable", t_ino_stable},
+    {"tree-unique-ino", t_tree},
+    {"whiteouts-hidden", t_whiteouts_hidden},
 };
 
 /* ---- try: one call, print OK or the errno name ----------------------- */
@@ -1221,22 +1307,38 @@ static const struct check checks[] = {
 static const char *errname(int e)
 {
         switch (e) {
-        case EACCES: return "EACCES";
-        case EPERM: return "EPERM";
-        case ENOENT: return "ENOENT";
-        case EEXIST: return "EEXIST";
-        case ENOTEMPTY: return "ENOTEMPTY";
-        case EROFS: return "EROFS";
-        case EINVAL: return "EINVAL";
-        case EIO: return "EIO";
-        case EISDIR: return "EISDIR";
-        case ENOTDIR: return "ENOTDIR";
-        case ENAMETOOLONG: return "ENAMETOOLONG";
-        case EXDEV: return "EXDEV";
-        case ENODATA: return "ENODATA";
-        case ENOSYS: return "ENOSYS";
-        case EOPNOTSUPP: return "EOPNOTSUPP";
-        default: return strerror(e);
+        case EACCES:
+                return "EACCES";
+        case EPERM:
+                return "EPERM";
+        case ENOENT:
+                return "ENOENT";
+        case EEXIST:
+                return "EEXIST";
+        case ENOTEMPTY:
+                return "ENOTEMPTY";
+        case EROFS:
+                return "EROFS";
+        case EINVAL:
+                return "EINVAL";
+        case EIO:
+                return "EIO";
+        case EISDIR:
+                return "EISDIR";
+        case ENOTDIR:
+                return "ENOTDIR";
+        case ENAMETOOLONG:
+                return "ENAMETOOLONG";
+        case EXDEV:
+                return "EXDEV";
+        case ENODATA:
+                return "ENODATA";
+        case ENOSYS:
+                return "ENOSYS";
+        case EOPNOTSUPP:
+                return "EOPNOTSUPP";
+        default:
+                return strerror(e);
         }
 }
 
@@ -1250,9 +1352,11 @@ static int do_try(int argc, char **argv)
         int r = -1, fd;
         if (!strcmp(op, "read") || !strcmp(op, "write") || !strcmp(op, "append") ||
             !strcmp(op, "create") || !strcmp(op, "excl")) {
-                int fl = !strcmp(op, "read") ? O_RDONLY : !strcmp(op, "write") ? O_WRONLY :
-                         !strcmp(op, "append") ? O_WRONLY | O_APPEND :
-                         !strcmp(op, "create") ? O_WRONLY | O_CREAT : O_WRONLY | O_CREAT | O_EXCL;
+                int fl = !strcmp(op, "read")     ? O_RDONLY
+                         : !strcmp(op, "write")  ? O_WRONLY
+                         : !strcmp(op, "append") ? O_WRONLY | O_APPEND
+                         : !strcmp(op, "create") ? O_WRONLY | O_CREAT
+                                                 : O_WRONLY | O_CREAT | O_EXCL;
                 fd = open(p, fl, arg ? (mode_t)strtol(arg, NULL, 8) : 0644);
                 if (fd >= 0) {
                         r = 0;
@@ -1286,7 +1390,7 @@ static int do_try(int argc, char **argv)
         else if (!strcmp(op, "utime-now"))
                 r = utimensat(AT_FDCWD, p, NULL, 0);
         else if (!strcmp(op, "utime-set")) {
-                struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
+                struct timespec ts[2] = {{1, 0}, {1, 0}};
                 r = utimensat(AT_FDCWD, p, ts, 0);
         } else if (!strcmp(op, "setxattr"))
                 r = setxattr(p, "user.t", "v", 1, 0);
@@ -1309,7 +1413,8 @@ int main(int argc, char **argv)
         if (argc >= 2 && !strcmp(argv[1], "try"))
                 return do_try(argc - 2, argv + 2);
         if (argc < 3 || (strcmp(argv[1], "union") && strcmp(argv[1], "plain"))) {
-                fprintf(stderr, "usage: posix-check union|plain MNT [--upper DIR --lower DIR... --whiteout oci|overlay] [--only NAME]\n"
+                fprintf(stderr, "usage: posix-check union|plain MNT [--upper DIR --lower DIR... "
+                                "--whiteout oci|overlay] [--only NAME]\n"
                                 "       posix-check try OP PATH [ARG]\n");
                 return 2;
         }

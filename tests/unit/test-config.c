@@ -13,19 +13,19 @@
 #include "util/size.h"
 
 static const char *valid =
-        "{\n"
-        "  \"pool\": \"tenantA\",\n"
-        "  \"resources\": { \"cpus\": \"2-3\", \"memory_max\": \"4G\" },\n"
-        "  \"backend\": { \"type\": \"local\", \"root\": \"/srv/danaus\" },\n"
-        "  \"cache\": { \"size\": \"1G\", \"dirty_max\": \"256M\", \"dirty_age_ms\": 5000 },\n"
-        "  \"mounts\": [\n"
-        "    { \"mountpoint\": \"/danaus/tenantA/c1\",\n"
-        "      \"branches\": [ { \"path\": \"containers/c1\", \"mode\": \"rw\" },\n"
-        "                    { \"path\": \"images/debian-12/\", \"mode\": \"ro\" } ] },\n"
-        "    { \"mountpoint\": \"/danaus/tenantA/c2\",\n"
-        "      \"branches\": [ { \"path\": \".\", \"mode\": \"ro\" } ] }\n"
-        "  ]\n"
-        "}\n";
+    "{\n"
+    "  \"pool\": \"tenantA\",\n"
+    "  \"resources\": { \"cpus\": \"2-3\", \"memory_max\": \"4G\" },\n"
+    "  \"backend\": { \"type\": \"local\", \"root\": \"/srv/danaus\" },\n"
+    "  \"cache\": { \"size\": \"1G\", \"dirty_max\": \"256M\", \"dirty_age_ms\": 5000 },\n"
+    "  \"mounts\": [\n"
+    "    { \"mountpoint\": \"/danaus/tenantA/c1\",\n"
+    "      \"branches\": [ { \"path\": \"containers/c1\", \"mode\": \"rw\" },\n"
+    "                    { \"path\": \"images/debian-12/\", \"mode\": \"ro\" } ] },\n"
+    "    { \"mountpoint\": \"/danaus/tenantA/c2\",\n"
+    "      \"branches\": [ { \"path\": \".\", \"mode\": \"ro\" } ] }\n"
+    "  ]\n"
+    "}\n";
 
 START_TEST(test_valid)
 {
@@ -102,9 +102,9 @@ START_TEST(test_invalid_json_says_where)
         PoolConfig *cfg = NULL;
         char err[256];
 
-        ck_assert_int_eq(pool_config_parse("{\n\"pool\": \"a\",\n\"mounts\": [,]\n}", &cfg, err,
-                                           sizeof(err)),
-                         -EINVAL);
+        ck_assert_int_eq(
+            pool_config_parse("{\n\"pool\": \"a\",\n\"mounts\": [,]\n}", &cfg, err, sizeof(err)),
+            -EINVAL);
         ck_assert_msg(strncmp(err, "line 3: invalid JSON", 20) == 0, "%s", err);
         ck_assert_int_eq(pool_config_parse("{\"pool\": \"a\"", &cfg, err, sizeof(err)), -EINVAL);
         ck_assert_int_eq(pool_config_parse("{} {}", &cfg, err, sizeof(err)), -EINVAL);

@@ -114,8 +114,8 @@ static void assert_outside_intact(void)
 }
 
 static const char *const escapes[] = {
-        "abs/secret", "rel/secret", "chain1", "magic/etc/passwd", "secretlink", "abs", "rel",
-        "dangling",
+    "abs/secret", "rel/secret", "chain1", "magic/etc/passwd",
+    "secretlink", "abs",        "rel",    "dangling",
 };
 
 START_TEST(test_open_escapes_refused)
@@ -192,7 +192,8 @@ START_TEST(test_readdir_escapes_refused)
         ck_assert_int_lt(inst->ops->readdir(inst, "magic", count_entry, &n), 0);
         ck_assert_int_eq(n, 0);
         ck_assert_int_eq(inst->ops->readdir(inst, "", count_entry, &n), 0);
-        ck_assert_int_eq(n, 10); /* file dir inlink abs rel chain1 chain2 magic dangling secretlink */
+        ck_assert_int_eq(n,
+                         10); /* file dir inlink abs rel chain1 chain2 magic dangling secretlink */
 }
 END_TEST
 
@@ -220,9 +221,8 @@ START_TEST(test_file_ops)
         LsFile *f;
 
         ck_assert_int_eq(inst->ops->mkdir(inst, "dir/sub", 0750, &cred), 0);
-        ck_assert_int_eq(inst->ops->open(inst, "dir/sub/new", O_RDWR | O_CREAT | O_EXCL, 0640,
-                                         &cred, &f),
-                         0);
+        ck_assert_int_eq(
+            inst->ops->open(inst, "dir/sub/new", O_RDWR | O_CREAT | O_EXCL, 0640, &cred, &f), 0);
         ck_assert_int_eq(f->inst->ops->pwrite(f, "hello", 5, 10), 5);
         ck_assert_int_eq(f->inst->ops->pread(f, buf, sizeof(buf), 10), 5);
         ck_assert_int_eq(f->inst->ops->fstat(f, &st), 0);
@@ -236,13 +236,13 @@ START_TEST(test_file_ops)
                 ck_assert_int_eq(st.st_uid, 1234);
                 ck_assert_int_eq(st.st_gid, 4321);
         }
-        ck_assert_int_eq(inst->ops->open(inst, "dir/sub/new", O_RDWR | O_CREAT | O_EXCL, 0640,
-                                         &cred, &f),
-                         -EEXIST);
+        ck_assert_int_eq(
+            inst->ops->open(inst, "dir/sub/new", O_RDWR | O_CREAT | O_EXCL, 0640, &cred, &f),
+            -EEXIST);
         /* The kernel's create mode carries S_IFREG; open(2) ignores it. */
-        ck_assert_int_eq(inst->ops->open(inst, "dir/sub/typed", O_WRONLY | O_CREAT,
-                                         S_IFREG | 0644, &cred, &f),
-                         0);
+        ck_assert_int_eq(
+            inst->ops->open(inst, "dir/sub/typed", O_WRONLY | O_CREAT, S_IFREG | 0644, &cred, &f),
+            0);
         ck_assert_int_eq(f->inst->ops->release(f), 0);
         ck_assert_int_eq(inst->ops->setxattr(inst, "dir/sub/new", "user.k", "v", 1, 0), 0);
         ck_assert_int_eq(inst->ops->getxattr(inst, "dir/sub/new", "user.k", buf, sizeof(buf)), 1);
@@ -339,15 +339,15 @@ static Suite *local_suite(void)
                 const char *name;
                 const TTest *test;
         } cases[] = {
-                {"open-escapes", test_open_escapes_refused},
-                {"dotdot-absolute", test_dotdot_and_absolute_refused},
-                {"namespace-escapes", test_namespace_ops_through_symlinks_refused},
-                {"readdir-escapes", test_readdir_escapes_refused},
-                {"inside-symlink", test_inside_symlink_followed_by_open},
-                {"file-ops", test_file_ops},
-                {"setgid", test_setgid_dir_keeps_group},
-                {"read-only", test_read_only},
-                {"path-helpers", test_path_helpers},
+            {"open-escapes", test_open_escapes_refused},
+            {"dotdot-absolute", test_dotdot_and_absolute_refused},
+            {"namespace-escapes", test_namespace_ops_through_symlinks_refused},
+            {"readdir-escapes", test_readdir_escapes_refused},
+            {"inside-symlink", test_inside_symlink_followed_by_open},
+            {"file-ops", test_file_ops},
+            {"setgid", test_setgid_dir_keeps_group},
+            {"read-only", test_read_only},
+            {"path-helpers", test_path_helpers},
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

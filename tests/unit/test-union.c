@@ -32,7 +32,7 @@ typedef struct T {
         LsInstance *u;
 } T;
 
-static const LsCred me = { 0, 0 };
+static const LsCred me = {0, 0};
 
 /* --- host side helpers --------------------------------------------------- */
 
@@ -380,7 +380,7 @@ START_TEST(test_copyup_attrs)
 {
         struct stat lst, tst, before;
         char p[PATH_MAX], val[32];
-        struct timespec ts[2] = { { 1000000, 0 }, { 2000000, 500 } };
+        struct timespec ts[2] = {{1000000, 0}, {2000000, 500}};
         T t;
 
         t_init(&t, 2);
@@ -952,8 +952,8 @@ START_TEST(test_read_only)
 END_TEST
 
 #define NTHREADS 8
-#define NSHARED 16
-#define NOWN 32
+#define NSHARED  16
+#define NOWN     32
 
 static LsInstance *g_conc;
 
@@ -1313,32 +1313,32 @@ static Suite *union_suite(void)
                 const char *name;
                 const TTest *test;
         } cases[] = {
-                { "lookup_order", test_lookup_order },
-                { "lookup_cost", test_lookup_cost },
-                { "whiteout_hiding", test_whiteout_hiding },
-                { "opaque_dir", test_opaque_dir },
-                { "wh_invisible", test_wh_invisible },
-                { "copyup_attrs", test_copyup_attrs },
-                { "copyup_sparse", test_copyup_sparse },
-                { "unlink_rmdir_whiteouts", test_unlink_rmdir_whiteouts },
-                { "rmdir_notempty", test_rmdir_notempty },
-                { "mkdir_over_whiteout", test_mkdir_over_whiteout },
-                { "readdir_merge", test_readdir_merge },
-                { "rename_file", test_rename_file },
-                { "rename_dir_upper", test_rename_dir_upper },
-                { "rename_dir_lower", test_rename_dir_lower },
-                { "hardlink_lower", test_hardlink_lower },
-                { "symlink", test_symlink },
-                { "xattr_statfs", test_xattr_statfs },
-                { "inode_numbers", test_inode_numbers },
-                { "read_only", test_read_only },
-                { "concurrency", test_concurrency },
-                { "copyup_keeps_ino", test_copyup_keeps_ino },
-                { "copyup_lower_hardlinks", test_copyup_lower_hardlinks },
-                { "open_follows_copyup", test_open_follows_copyup },
-                { "open_follows_copyup_threads", test_open_follows_copyup_threads },
-                { "rename_dir_parent_lower", test_rename_dir_parent_lower },
-                { "lookcache_invalidation", test_lookcache_invalidation },
+            {"lookup_order", test_lookup_order},
+            {"lookup_cost", test_lookup_cost},
+            {"whiteout_hiding", test_whiteout_hiding},
+            {"opaque_dir", test_opaque_dir},
+            {"wh_invisible", test_wh_invisible},
+            {"copyup_attrs", test_copyup_attrs},
+            {"copyup_sparse", test_copyup_sparse},
+            {"unlink_rmdir_whiteouts", test_unlink_rmdir_whiteouts},
+            {"rmdir_notempty", test_rmdir_notempty},
+            {"mkdir_over_whiteout", test_mkdir_over_whiteout},
+            {"readdir_merge", test_readdir_merge},
+            {"rename_file", test_rename_file},
+            {"rename_dir_upper", test_rename_dir_upper},
+            {"rename_dir_lower", test_rename_dir_lower},
+            {"hardlink_lower", test_hardlink_lower},
+            {"symlink", test_symlink},
+            {"xattr_statfs", test_xattr_statfs},
+            {"inode_numbers", test_inode_numbers},
+            {"read_only", test_read_only},
+            {"concurrency", test_concurrency},
+            {"copyup_keeps_ino", test_copyup_keeps_ino},
+            {"copyup_lower_hardlinks", test_copyup_lower_hardlinks},
+            {"open_follows_copyup", test_open_follows_copyup},
+            {"open_follows_copyup_threads", test_open_follows_copyup_threads},
+            {"rename_dir_parent_lower", test_rename_dir_parent_lower},
+            {"lookcache_invalidation", test_lookcache_invalidation},
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
