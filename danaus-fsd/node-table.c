@@ -300,6 +300,20 @@ int node_child_path(NodeTable *t, Node *parent, const char *name, char buf[PATH_
         return r;
 }
 
+/* A node whose every name is gone, or of another type, cannot be the file
+ * st now describes: its number was reused. (A hard link the kernel never
+ * looked up is taken for a new file too: two node ids for one file, which
+ * costs coherence between them, never data.) */
+static bool node_stale(Node *n, mode_t type)
+{
+        bool stale;
+
+        pthread_mutex_lock(&n->lock);
+        stale = n->n_paths == 0 || n->type != type;
+        pthread_mutex_unlock(&n->lock);
+        return stale;
+}
+
 int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
                       Node **nodep)
 {
@@ -324,6 +338,17 @@ int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, uns
                 return -EAGAIN;
         }
         n = shard_find(s, h, st->st_dev, st->st_ino);
+        if (n && node_stale(n, type)) {
+                /* The number was freed and reused while the kernel still
+                 * holds the old node (a file unlinked while open, or not yet
+                 * forgotten). Handing the new file the old node id would
+                 * make the kernel treat both as one inode: shared page
+                 * cache, or a type change it answers with EIO on every open
+                 * file of the old one. The old node leaves the table and
+                 * lives on, unhashed, until the kernel forgets it. */
+                shard_unlink(s, n);
+                n = NULL;
+        }
         if (!n) {
                 Node **b;
 
@@ -341,12 +366,6 @@ int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, uns
                 s->n_nodes++;
         }
         pthread_mutex_lock(&n->lock);
-        if (n->type != type) {
-                /* The number was reused by a file of another kind while the
-                 * kernel still holds the old one: its names are meaningless. */
-                node_clear_paths(n);
-                n->type = type;
-        }
         node_add_path(n, copy);
         pthread_mutex_unlock(&n->lock);
         n->nlookup++;
