@@ -74,6 +74,7 @@ static int dir_snapshot(FuseFront *f, fuse_ino_t ino, DirHandle *d)
         d->n_ents = 0;
         d->n_names = 0;
         d->served = false;
+        d->snapped = false; /* until this one succeeds */
         r = front_path(f, ino, path);
         if (r < 0)
                 return r;
