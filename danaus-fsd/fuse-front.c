@@ -210,7 +210,7 @@ typedef struct SetattrReq {
  * Through the handle, a file renamed or unlinked while open keeps working,
  * as on a local filesystem; by name, a lower file is copied up. */
 static int setattr_apply(FuseFront *f, LsFile *file, const char *path, int r_path,
-                         const SetattrReq *req)
+                         const SetattrReq *req, bool *by_pathp)
 {
         const struct stat *attr = req->attr;
         int to_set = req->to_set, r = 0;
@@ -220,8 +220,10 @@ static int setattr_apply(FuseFront *f, LsFile *file, const char *path, int r_pat
                 int r_ = -EOPNOTSUPP;                                                              \
                 if (file && f->ops->fileop)                                                        \
                         r_ = f->ops->fileop fileargs;                                              \
-                if (r_ == -EOPNOTSUPP)                                                             \
+                if (r_ == -EOPNOTSUPP) {                                                           \
                         r_ = r_path < 0 ? r_path : f->ops->pathop pathargs;                        \
+                        *by_pathp = true;                                                          \
+                }                                                                                  \
                 r_;                                                                                \
         })
         if (to_set & FUSE_SET_ATTR_MODE)
@@ -264,7 +266,9 @@ static int setattr_fn(NodeFile *nf, void *ctx)
 
         if (!file)
                 return -ENOENT;
-        r = setattr_apply(c->f, file, NULL, -ENOENT, c->req);
+        bool by_path = false;
+
+        r = setattr_apply(c->f, file, NULL, -ENOENT, c->req, &by_path);
         return r < 0 ? r : file->inst->ops->fstat(file, c->st);
 }
 
@@ -288,8 +292,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
                 r = node_file_call(front_node(f, ino), setattr_fn, &c);
         } else {
-                r = setattr_apply(f, file, path, r_path, &sreq);
-                if (r >= 0) {
+                bool by_path = false;
+
+                r = setattr_apply(f, file, path, r_path, &sreq, &by_path);
+                if (r >= 0 && file && !by_path) {
+                        /* All through the handle: its attributes, whatever
+                         * the name may point to by now. */
+                        r = f->ops->fstat(file, &st);
+                } else if (r >= 0) {
                         /* By name when there is one: after a union copy-up the
                          * handle may still be the lower file, the name shows
                          * the change. A name gone meanwhile: the handle. */

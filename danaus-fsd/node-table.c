@@ -29,7 +29,6 @@ struct Node {
         NodeFile *files;      /* open files, see node_file_add() */
         unsigned n_paths;
         char *paths[NODE_MAX_PATHS]; /* [0] is the name used for operations */
-        bool orphan;                 /* on its shard's orphan list, protected by the shard's lock */
 };
 
 typedef struct Shard {
@@ -37,10 +36,6 @@ typedef struct Shard {
         Node **buckets;
         size_t n_buckets; /* power of two */
         size_t n_nodes;
-        /* Nodes taken out of the table because their number was reused
-         * (node_table_lookup): the kernel still holds them; reached only
-         * through their node id, freed at forget or with the table. */
-        Node *orphans;
 } __attribute__((aligned(64))) Shard; /* a cache line each: shards never false-share */
 
 struct NodeTable {
@@ -248,10 +243,6 @@ NodeTable *node_table_free(NodeTable *t)
                                 node_free(n);
                         }
                 }
-                for (Node *n = s->orphans, *next; n; n = next) {
-                        next = n->next;
-                        node_free(n);
-                }
                 free(s->buckets);
                 pthread_mutex_destroy(&s->lock);
         }
@@ -309,22 +300,6 @@ int node_child_path(NodeTable *t, Node *parent, const char *name, char buf[PATH_
         return r;
 }
 
-/* A node whose every name is gone, or of another type, cannot be the file
- * st now describes: its number was reused. A hard link the kernel never
- * looked up is taken for a new file too: two node ids for one file, each
- * with its own page cache (coherent through the backend on every open
- * without writeback caching; with it, the two kernel inodes could each
- * hold dirty pages, one reason writeback caching is off by default). */
-static bool node_stale(Node *n, mode_t type)
-{
-        bool stale;
-
-        pthread_mutex_lock(&n->lock);
-        stale = n->n_paths == 0 || n->type != type;
-        pthread_mutex_unlock(&n->lock);
-        return stale;
-}
-
 int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
                       Node **nodep)
 {
@@ -349,23 +324,6 @@ int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, uns
                 return -EAGAIN;
         }
         n = shard_find(s, h, st->st_dev, st->st_ino);
-        if (n && node_stale(n, type)) {
-                /* The number was freed and reused while the kernel still
-                 * holds the old node (a file unlinked while open, or not yet
-                 * forgotten). Handing the new file the old node id would
-                 * make the kernel treat both as one inode: shared page
-                 * cache, or a type change it answers with EIO on every open
-                 * file of the old one. The old node leaves the table and
-                 * lives on, unhashed, until the kernel forgets it. */
-                shard_unlink(s, n);
-                pthread_mutex_lock(&n->lock);
-                node_clear_paths(n); /* its names belong to other files now */
-                pthread_mutex_unlock(&n->lock);
-                n->orphan = true;
-                n->next = s->orphans;
-                s->orphans = n;
-                n = NULL;
-        }
         if (!n) {
                 Node **b;
 
@@ -383,6 +341,12 @@ int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, uns
                 s->n_nodes++;
         }
         pthread_mutex_lock(&n->lock);
+        if (n->type != type) {
+                /* The number was reused by a file of another kind while the
+                 * kernel still holds the old one: its names are meaningless. */
+                node_clear_paths(n);
+                n->type = type;
+        }
         node_add_path(n, copy);
         pthread_mutex_unlock(&n->lock);
         n->nlookup++;
@@ -402,16 +366,8 @@ void node_table_forget(NodeTable *t, Node *n, uint64_t nlookup)
         pthread_mutex_lock(&s->lock);
         n->nlookup -= nlookup < n->nlookup ? nlookup : n->nlookup;
         gone = n->nlookup == 0;
-        if (gone && n->orphan) {
-                Node **pp = &s->orphans;
-
-                while (*pp && *pp != n)
-                        pp = &(*pp)->next;
-                if (*pp)
-                        *pp = n->next;
-        } else if (gone) {
+        if (gone)
                 shard_unlink(s, n);
-        }
         pthread_mutex_unlock(&s->lock);
         if (gone)
                 node_free(n);
@@ -613,13 +569,10 @@ void node_table_drain_files(NodeTable *t, void (*fn)(NodeFile *nf, void *ctx), v
         size_t i, b;
 
         node_drain_files(t->root, fn, ctx);
-        for (i = 0; i < N_SHARDS; i++) {
+        for (i = 0; i < N_SHARDS; i++)
                 for (b = 0; b < t->shards[i].n_buckets; b++)
                         for (Node *n = t->shards[i].buckets[b]; n; n = n->next)
                                 node_drain_files(n, fn, ctx);
-                for (Node *n = t->shards[i].orphans; n; n = n->next)
-                        node_drain_files(n, fn, ctx);
-        }
 }
 
 size_t node_table_count(NodeTable *t)
