@@ -541,6 +541,16 @@ static void t_unlink_open(void)
         struct stat st;
         SYS(fstat(fd, &st));
         EXPECT(st.st_nlink == 0, "nlink of an unlinked open file %lu", (unsigned long)st.st_nlink);
+        /* attributes still change through the fd (no name left to go by) */
+        struct timespec ts[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1200000000, .tv_nsec = 5}};
+        EXPECT(fchmod(fd, 0600) == 0, "fchmod after unlink: %s", strerror(errno));
+        EXPECT(ftruncate(fd, 12) == 0, "ftruncate after unlink: %s", strerror(errno));
+        EXPECT(futimens(fd, ts) == 0, "futimens after unlink: %s", strerror(errno));
+        SYS(fstat(fd, &st));
+        EXPECT((st.st_mode & 07777) == 0600 && st.st_size == 12 &&
+                       st.st_mtim.tv_sec == 1200000000 && st.st_mtim.tv_nsec == 5,
+               "unlinked file attrs: mode %o size %lld mtime %lld.%09ld", st.st_mode & 07777,
+               (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
         EXPECT_ERR(stat(M("uo_u"), &st), ENOENT);
         /* a lower file opened for reading, then removed */
         SYS(fd2 = open(M("uo_l"), O_RDONLY));
