@@ -68,15 +68,16 @@ void front_reply_entry(fuse_req_t req, FuseFront *f, const struct fuse_entry_par
                 node_table_forget(f->nodes, front_node(f, e->ino), 1);
 }
 
-/* After an operation created path: its attributes, its node, the reply. */
+/* The reply to an operation that created path (r: its result): the error,
+ * or the new entry's attributes and node. */
 static void reply_new_entry(fuse_req_t req, FuseFront *f, fuse_ino_t parent, const char *name,
-                            char path[PATH_MAX], unsigned seq)
+                            char path[PATH_MAX], unsigned seq, int r)
 {
         struct fuse_entry_param e;
         struct stat st;
-        int r;
 
-        r = f->ops->getattr(f->inst, path, &st);
+        if (r >= 0)
+                r = f->ops->getattr(f->inst, path, &st);
         if (r >= 0)
                 r = front_enter(f, front_node(f, parent), name, path, seq, &st, &e);
         if (r < 0)
@@ -338,16 +339,13 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
         FuseFront *f = req_front(req);
         LsCred cred = req_cred(req);
         char path[PATH_MAX];
-        unsigned seq;
+        unsigned seq = 0; /* read only once the path is built */
         int r;
 
         r = front_child_path(f, parent, name, path, &seq);
         if (r >= 0)
                 r = f->ops->mknod(f->inst, path, mode, rdev, &cred);
-        if (r < 0)
-                reply_err(req, r);
-        else
-                reply_new_entry(req, f, parent, name, path, seq);
+        reply_new_entry(req, f, parent, name, path, seq, r);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -355,16 +353,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
         FuseFront *f = req_front(req);
         LsCred cred = req_cred(req);
         char path[PATH_MAX];
-        unsigned seq;
+        unsigned seq = 0; /* read only once the path is built */
         int r;
 
         r = front_child_path(f, parent, name, path, &seq);
         if (r >= 0)
                 r = f->ops->mkdir(f->inst, path, mode, &cred);
-        if (r < 0)
-                reply_err(req, r);
-        else
-                reply_new_entry(req, f, parent, name, path, seq);
+        reply_new_entry(req, f, parent, name, path, seq, r);
 }
 
 static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
@@ -372,23 +367,20 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
         FuseFront *f = req_front(req);
         LsCred cred = req_cred(req);
         char path[PATH_MAX];
-        unsigned seq;
+        unsigned seq = 0; /* read only once the path is built */
         int r;
 
         r = front_child_path(f, parent, name, path, &seq);
         if (r >= 0)
                 r = f->ops->symlink(f->inst, target, path, &cred);
-        if (r < 0)
-                reply_err(req, r);
-        else
-                reply_new_entry(req, f, parent, name, path, seq);
+        reply_new_entry(req, f, parent, name, path, seq, r);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
         FuseFront *f = req_front(req);
         char oldpath[PATH_MAX], path[PATH_MAX];
-        unsigned seq;
+        unsigned seq = 0; /* read only once the path is built */
         int r;
 
         r = front_path(f, ino, oldpath);
@@ -396,10 +388,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
                 r = front_child_path(f, newparent, newname, path, &seq);
         if (r >= 0)
                 r = f->ops->link(f->inst, oldpath, path);
-        if (r < 0)
-                reply_err(req, r);
-        else
-                reply_new_entry(req, f, newparent, newname, path, seq);
+        reply_new_entry(req, f, newparent, newname, path, seq, r);
 }
 
 /* unlink and rmdir: the node forgets the name the entry had. */
