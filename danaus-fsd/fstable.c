@@ -59,7 +59,7 @@ static void entry_teardown(FsEntry *e)
                 size_t n_open = front_n_open(e->front);
 
                 if (n_open > 0)
-                        log_warning("%s: %zu files were still open when the mount went away",
+                        log_warning("%s: %zu directories were still open when the mount went away",
                                     e->mountpoint, n_open);
                 e->front = front_free(e->front);
                 log_info("%s: unmounted", e->mountpoint);

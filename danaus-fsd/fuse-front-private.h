@@ -24,8 +24,9 @@ struct FuseFront {
         char *mountpoint;
         struct fuse_session *se;
         bool mounted;
-        /* Handles the kernel has not released: they leak if the connection
-         * is aborted, and the count says so in the log. */
+        /* Directory handles the kernel has not released: they leak if the
+         * connection is aborted, and the count says so in the log. (Files
+         * have no handles: see fuse-file.c.) */
         atomic_size_t n_open;
 };
 
@@ -39,24 +40,36 @@ static inline Node *front_node(FuseFront *f, fuse_ino_t ino)
         return node_table_get(f->nodes, ino);
 }
 
-/* What fh points to: the instance's file (NULL for a directory handle,
- * which embeds this) and its place among the node's open handles. */
+/* A file of the instance the front holds: a node's io file (fuse-file.c),
+ * or the base of a directory handle (fuse-dir.c, file NULL), which fh points
+ * to. */
 typedef struct FrontFile {
         NodeFile link; /* first: node_file_call() hands it back */
         LsFile *file;
         Node *node;
+        /* io files: the node holds one reference while the file is its io
+         * file, each request using it one more */
+        atomic_uint refs;
+        bool writable; /* opened read-write */
 } FrontFile;
 static_assert(offsetof(FrontFile, link) == 0, "a NodeFile is its FrontFile");
 
-static inline FrontFile *fi_front_file(const struct fuse_file_info *fi)
-{
-        return (FrontFile *)(uintptr_t)fi->fh;
-}
-
-static inline LsFile *fi_file(const struct fuse_file_info *fi)
-{
-        return fi_front_file(fi)->file;
-}
+/* The node's io file, held for one request; write: one opened read-write
+ * (a union copies a lower file up for it, by name, or for a node whose names
+ * are all gone into a nameless file). */
+int front_io_get(FuseFront *f, fuse_ino_t ino, bool write, FrontFile **ffp);
+/* Drops a reference taken by front_io_get(). */
+void front_io_put(FuseFront *f, FrontFile *ff);
+/* Before the last name of the file st goes (unlink, rename over it): makes
+ * sure its node, if the kernel has it, keeps an io file, so a process that
+ * has it open still reaches the data. */
+void front_io_pin(FuseFront *f, const struct stat *st, const char *path);
+/* After the file of node ino was changed by name (setattr: a union may
+ * have copied it up): a read-only io file may be a lower file that no longer
+ * shows the change, so the next request opens the name again. */
+void front_io_changed(FuseFront *f, fuse_ino_t ino);
+/* Called by the node table with an io file it lets go of. */
+void front_io_drop(NodeFile *nf, void *front);
 
 /* Replies with a negative errno (or 0) the way FUSE wants it: positive. */
 static inline void reply_err(fuse_req_t req, int r)

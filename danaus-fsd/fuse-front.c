@@ -98,6 +98,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         /* Let the kernel clear set-user-ID bits on write/chown/truncate: the
          * backend writes as root, which would keep them. */
         conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+        /* Files are never opened here (fuse-file.c): O_TRUNC must come as
+         * its own SETATTR, not as a flag of an OPEN that is not sent. */
+        conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
         if (f->cache.splice_read)
                 conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
         if (f->cache.cache_symlinks)
@@ -174,17 +177,14 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         struct stat st;
         int r;
 
-        if (fi) {
-                r = f->ops->fstat(fi_file(fi), &st);
-        } else {
-                r = front_path(f, ino, path);
-                if (r >= 0)
-                        r = f->ops->getattr(f->inst, path, &st);
-                else
-                        /* fstat(2) of a file open but unlinked comes without
-                         * a handle: ask one of its open files. */
-                        r = node_file_call(front_node(f, ino), fstat_fn, &st);
-        }
+        /* fi: a file handle, which files never have here (fh 0) and
+         * directory handles hold no file of: by name, or for a file open but
+         * unlinked, through its node's io file. */
+        r = front_path(f, ino, path);
+        if (r >= 0)
+                r = f->ops->getattr(f->inst, path, &st);
+        if (r == -ENOENT)
+                r = node_file_call(front_node(f, ino), fstat_fn, &st);
         if (r < 0)
                 reply_err(req, r);
         else
@@ -206,27 +206,19 @@ typedef struct SetattrReq {
         int to_set;
 } SetattrReq;
 
-/* Applies req through file when it is given and the instance can (handle
- * ops answer -EOPNOTSUPP otherwise), else by path (r_path < 0: no name).
- * Through the handle, a file renamed or unlinked while open keeps working,
- * as on a local filesystem; by name, a lower file is copied up. */
+/* Applies req by name (r_path >= 0) or, for a node without one, through
+ * file (handle ops; -EOPNOTSUPP where the instance has none). By name, a
+ * union copies a lower file up; through the file, a file unlinked while open
+ * keeps working, as on a local filesystem. */
 static int setattr_apply(FuseFront *f, LsFile *file, const char *path, int r_path,
-                         const SetattrReq *req, bool *by_pathp)
+                         const SetattrReq *req)
 {
         const struct stat *attr = req->attr;
         int to_set = req->to_set, r = 0;
 
 #define SETATTR_CALL(fileop, fileargs, pathop, pathargs)                                           \
-        ({                                                                                         \
-                int r_ = -EOPNOTSUPP;                                                              \
-                if (file && f->ops->fileop)                                                        \
-                        r_ = f->ops->fileop fileargs;                                              \
-                if (r_ == -EOPNOTSUPP) {                                                           \
-                        r_ = r_path < 0 ? r_path : f->ops->pathop pathargs;                        \
-                        *by_pathp = true;                                                          \
-                }                                                                                  \
-                r_;                                                                                \
-        })
+        (r_path >= 0 ? f->ops->pathop pathargs                                                     \
+                     : (f->ops->fileop ? f->ops->fileop fileargs : -EOPNOTSUPP))
         if (to_set & FUSE_SET_ATTR_MODE)
                 r = SETATTR_CALL(fchmod, (file, attr->st_mode & 07777), chmod,
                                  (f->inst, path, attr->st_mode & 07777));
@@ -252,63 +244,36 @@ static int setattr_apply(FuseFront *f, LsFile *file, const char *path, int r_pat
         return r;
 }
 
-typedef struct SetattrCtx {
-        FuseFront *f;
-        const SetattrReq *req;
-        struct stat *st;
-} SetattrCtx;
-
-/* For a nameless node: through one of its open files. */
-static int setattr_fn(NodeFile *nf, void *ctx)
-{
-        SetattrCtx *c = ctx;
-        LsFile *file = ((FrontFile *)nf)->file;
-        int r;
-
-        if (!file)
-                return -ENOENT;
-        bool by_path = false;
-
-        r = setattr_apply(c->f, file, NULL, -ENOENT, c->req, &by_path);
-        return r < 0 ? r : file->inst->ops->fstat(file, c->st);
-}
-
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
         FuseFront *f = req_front(req);
-        LsFile *file = fi ? fi_file(fi) : NULL;
         SetattrReq sreq = {.attr = attr, .to_set = to_set};
         char path[PATH_MAX];
         struct stat st;
-        int r, r_path;
+        int r;
 
-        /* The kernel names a handle for ftruncate and, with writeback
-         * caching, for the times of written files; even without one, a node
-         * whose last name is gone (unlinked while open) is reached through
-         * one of its open files. */
-        r_path = front_path(f, ino, path);
-        if (!file && r_path < 0) {
-                SetattrCtx c = {.f = f, .req = &sreq, .st = &st};
+        /* By name while the node has one; a node whose last name is gone
+         * (unlinked while open: ftruncate, fchmod, futimens, and the times
+         * writeback caching sends) goes through its io file. */
+        r = front_path(f, ino, path);
+        if (r >= 0) {
+                r = setattr_apply(f, NULL, path, r, &sreq);
+                front_io_changed(f, ino);
+                if (r >= 0)
+                        r = f->ops->getattr(f->inst, path, &st);
+        }
+        if (r == -ENOENT) {
+                FrontFile *ff;
 
-                r = node_file_call(front_node(f, ino), setattr_fn, &c);
-        } else {
-                bool by_path = false;
-
-                r = setattr_apply(f, file, path, r_path, &sreq, &by_path);
-                if (r >= 0 && file && !by_path) {
-                        /* All through the handle: its attributes, whatever
-                         * the name may point to by now. */
-                        r = f->ops->fstat(file, &st);
-                } else if (r >= 0) {
-                        /* By name when there is one: after a union copy-up the
-                         * handle may still be the lower file, the name shows
-                         * the change. A name gone meanwhile: the handle. */
-                        r = r_path >= 0 ? f->ops->getattr(f->inst, path, &st) : -ENOENT;
-                        if (r == -ENOENT && file)
-                                r = f->ops->fstat(file, &st);
-                        else if (r == -ENOENT)
-                                r = node_file_call(front_node(f, ino), fstat_fn, &st);
+                /* read-write: ftruncate(2) wants it, and a union's lower
+                 * file must be copied for any change */
+                r = front_io_get(f, ino, true, &ff);
+                if (r >= 0) {
+                        r = setattr_apply(f, ff->file, NULL, -ENOENT, &sreq);
+                        if (r >= 0)
+                                r = f->ops->fstat(ff->file, &st);
+                        front_io_put(f, ff);
                 }
         }
         if (r < 0)
@@ -408,6 +373,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
         }
         /* The kernel does not say which node the name belonged to. */
         known = f->ops->getattr(f->inst, path, &st) >= 0;
+        if (known && !dir)
+                front_io_pin(f, &st, path);
         r = dir ? f->ops->rmdir(f->inst, path) : f->ops->unlink(f->inst, path);
         if (r >= 0 && known)
                 node_table_unlinked(f->nodes, &st, path);
@@ -444,8 +411,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
                 return;
         }
         /* What the new name held, so its node can drop that name. */
-        if (f->ops->getattr(f->inst, newpath, &dst) >= 0)
+        if (f->ops->getattr(f->inst, newpath, &dst) >= 0) {
                 rn.dst = &dst;
+                if (!(flags & RENAME_EXCHANGE))
+                        front_io_pin(f, &dst, newpath);
+        }
         node_table_rename_begin(f->nodes, &rn);
         r = f->ops->rename(f->inst, oldpath, newpath, flags);
         node_table_rename_end(f->nodes, &rn, r >= 0);
@@ -589,6 +559,7 @@ int front_new(const FrontParams *p, FuseFront **frontp)
         r = f->mountpoint ? node_table_new(&f->nodes) : -ENOMEM;
         if (r < 0)
                 goto fail;
+        node_table_set_io_drop(f->nodes, front_io_drop, f);
 
         /* Shown in /proc/mounts as "danaus:<pool> <mp> fuse.danaus"; the
          * kernel checks modes, owners and groups (default_permissions) for
@@ -643,7 +614,9 @@ int front_run(FuseFront *f)
         return r > 0 ? -r : r;
 }
 
-/* A handle the kernel can no longer release (connection aborted). */
+/* A file still held when the session ends: an io file of a node the kernel
+ * never forgot (nothing else holds it now: the workers are gone), or a
+ * directory handle it can no longer release (connection aborted). */
 static void drop_orphan(NodeFile *nf, void *userdata)
 {
         FrontFile *ff = (FrontFile *)nf;
@@ -654,8 +627,8 @@ static void drop_orphan(NodeFile *nf, void *userdata)
                 free(ff);
         } else {
                 front_dir_drop(ff);
+                atomic_fetch_sub_explicit(&f->n_open, 1, memory_order_relaxed);
         }
-        atomic_fetch_sub_explicit(&f->n_open, 1, memory_order_relaxed);
 }
 
 FuseFront *front_free(FuseFront *f)

@@ -27,6 +27,7 @@ struct Node {
         pthread_mutex_t lock; /* protects type and paths; taken after the shard's */
         mode_t type;          /* S_IFMT bits */
         NodeFile *files;      /* open files, see node_file_add() */
+        NodeFile *io;         /* the io file (also in files), see node_io_hold() */
         unsigned n_paths;
         char *paths[NODE_MAX_PATHS]; /* [0] is the name used for operations */
 };
@@ -46,6 +47,8 @@ struct NodeTable {
          * rename_lock. */
         _Atomic unsigned rename_seq;
         pthread_mutex_t rename_lock; /* serialises directory renames only */
+        void (*io_drop)(NodeFile *nf, void *ctx);
+        void *io_drop_ctx;
 };
 
 static uint64_t mix64(uint64_t x)
@@ -142,6 +145,43 @@ static void node_clear_paths(Node *n)
         for (i = 0; i < n->n_paths; i++)
                 free(n->paths[i]);
         n->n_paths = 0;
+}
+
+static void files_unlink(Node *n, NodeFile *nf)
+{
+        if (nf->prev)
+                nf->prev->next = nf->next;
+        else
+                n->files = nf->next;
+        if (nf->next)
+                nf->next->prev = nf->prev;
+}
+
+static void files_link(Node *n, NodeFile *nf)
+{
+        nf->prev = NULL;
+        nf->next = n->files;
+        if (n->files)
+                n->files->prev = nf;
+        n->files = nf;
+}
+
+/* Takes the io file off n (under its lock, or with n unreachable). */
+static NodeFile *node_io_detach(Node *n)
+{
+        NodeFile *io = n->io;
+
+        if (io) {
+                files_unlink(n, io);
+                n->io = NULL;
+        }
+        return io;
+}
+
+static void table_io_drop(NodeTable *t, NodeFile *io)
+{
+        if (io && t->io_drop)
+                t->io_drop(io, t->io_drop_ctx);
 }
 
 static Node *node_free(Node *n)
@@ -306,6 +346,7 @@ int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, uns
         uint64_t h = key_hash(st->st_dev, st->st_ino);
         Shard *s = shard_of(t, h);
         mode_t type = st->st_mode & S_IFMT;
+        NodeFile *stale = NULL;
         char *copy;
         Node *n;
 
@@ -347,10 +388,15 @@ int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, uns
                 node_clear_paths(n);
                 n->type = type;
         }
+        /* Every name was gone: the io file kept the data for whoever had it
+         * open, but this number may now be another file's. */
+        if (n->n_paths == 0)
+                stale = node_io_detach(n);
         node_add_path(n, copy);
         pthread_mutex_unlock(&n->lock);
         n->nlookup++;
         pthread_mutex_unlock(&s->lock);
+        table_io_drop(t, stale);
         *nodep = n;
         return 0;
 }
@@ -369,8 +415,58 @@ void node_table_forget(NodeTable *t, Node *n, uint64_t nlookup)
         if (gone)
                 shard_unlink(s, n);
         pthread_mutex_unlock(&s->lock);
-        if (gone)
+        if (gone) {
+                table_io_drop(t, node_io_detach(n));
                 node_free(n);
+        }
+}
+
+Node *node_table_hold(NodeTable *t, const struct stat *st)
+{
+        uint64_t h = key_hash(st->st_dev, st->st_ino);
+        Shard *s = shard_of(t, h);
+        Node *n;
+
+        pthread_mutex_lock(&s->lock);
+        n = shard_find(s, h, st->st_dev, st->st_ino);
+        if (n)
+                n->nlookup++;
+        pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+void node_table_set_io_drop(NodeTable *t, void (*drop)(NodeFile *nf, void *ctx), void *ctx)
+{
+        t->io_drop = drop;
+        t->io_drop_ctx = ctx;
+}
+
+NodeFile *node_io_hold(Node *n, void (*hold)(NodeFile *nf))
+{
+        NodeFile *io;
+
+        pthread_mutex_lock(&n->lock);
+        io = n->io;
+        if (io)
+                hold(io);
+        pthread_mutex_unlock(&n->lock);
+        return io;
+}
+
+bool node_io_replace(Node *n, NodeFile *expect, NodeFile *nf)
+{
+        bool done;
+
+        pthread_mutex_lock(&n->lock);
+        done = n->io == expect;
+        if (done) {
+                node_io_detach(n);
+                if (nf)
+                        files_link(n, nf);
+                n->io = nf;
+        }
+        pthread_mutex_unlock(&n->lock);
+        return done;
 }
 
 /* Runs fn on the node keyed by st, under its shard's and its own lock. */
@@ -521,23 +617,14 @@ void node_table_rename_end(NodeTable *t, NodeRename *rn, bool done)
 void node_file_add(Node *n, NodeFile *nf)
 {
         pthread_mutex_lock(&n->lock);
-        nf->prev = NULL;
-        nf->next = n->files;
-        if (n->files)
-                n->files->prev = nf;
-        n->files = nf;
+        files_link(n, nf);
         pthread_mutex_unlock(&n->lock);
 }
 
 void node_file_remove(Node *n, NodeFile *nf)
 {
         pthread_mutex_lock(&n->lock);
-        if (nf->prev)
-                nf->prev->next = nf->next;
-        else
-                n->files = nf->next;
-        if (nf->next)
-                nf->next->prev = nf->prev;
+        files_unlink(n, nf);
         pthread_mutex_unlock(&n->lock);
 }
 
@@ -556,6 +643,7 @@ int node_file_call(Node *n, int (*fn)(NodeFile *nf, void *ctx), void *ctx)
 
 static void node_drain_files(Node *n, void (*fn)(NodeFile *nf, void *ctx), void *ctx)
 {
+        n->io = NULL;
         while (n->files) {
                 NodeFile *nf = n->files;
 

@@ -87,6 +87,24 @@ void node_file_remove(Node *n, NodeFile *nf);
  * -ENOENT when none did. */
 int node_file_call(Node *n, int (*fn)(NodeFile *nf, void *ctx), void *ctx);
 
+/* The node's io file: in no-open mode (the kernel sends no OPEN or RELEASE
+ * for files) every request on a node shares one file of the instance, which
+ * the front keeps here, linked among the node's open files. hold() is called
+ * on it under the node's lock, so it cannot be dropped meanwhile. */
+NodeFile *node_io_hold(Node *n, void (*hold)(NodeFile *nf));
+/* Makes nf (NULL: none) the node's io file if the current one is still
+ * expect (NULL: none) and unlinks expect, whose reference the caller then
+ * drops; false, changing nothing, when another thread got there first. */
+bool node_io_replace(Node *n, NodeFile *expect, NodeFile *nf);
+/* Called with a node's io file when the table lets go of it: the node is
+ * freed, or its number is looked up again after all its names were gone
+ * (another file may have the number now). Runs without table locks held. */
+void node_table_set_io_drop(NodeTable *t, void (*drop)(NodeFile *nf, void *ctx), void *ctx);
+
+/* Counts one more lookup on the node keyed by st, if there is one, so it
+ * outlives a call that races with forget; node_table_forget(t, n, 1) undoes. */
+Node *node_table_hold(NodeTable *t, const struct stat *st);
+
 /* Unlinks every open file of every node and hands it to fn: after the
  * connection died, the kernel will never release them. No other thread may
  * use the table meanwhile. */

@@ -43,6 +43,12 @@ typedef struct LsCred {
         gid_t gid;
 } LsCred;
 
+/* An open() flag of ours, beside open(2)'s: read-write when that needs no
+ * union copy-up and the branch is writable, else read-only (file->flags tells
+ * which it got). For a front that keeps a file open for whoever may write
+ * later, without copying a lower file up that nobody writes. */
+#define LS_O_NOCOPYUP 0x40000000
+
 /* Called once per directory entry ("." and ".." excluded); a non-zero return
  * stops the enumeration and is returned by readdir(). */
 typedef int (*LsFillDir)(void *ctx, const char *name, ino_t ino, unsigned char d_type);
@@ -81,8 +87,9 @@ struct LsOps {
         int (*statfs)(LsInstance *inst, const char *path, struct statvfs *st);
         int (*readdir)(LsInstance *inst, const char *path, LsFillDir fill, void *ctx);
 
-        /* files: flags as open(2) (O_CREAT, O_EXCL, O_TRUNC, O_APPEND honoured);
-         * mode and cred are used only when the file is created. */
+        /* files: flags as open(2) (O_CREAT, O_EXCL, O_TRUNC, O_APPEND and
+         * O_TMPFILE honoured; a union makes an O_TMPFILE file in its writable
+         * branch); mode and cred are used only when the file is created. */
         int (*open)(LsInstance *inst, const char *path, int flags, mode_t mode, const LsCred *cred,
                     LsFile **filep);
         ssize_t (*pread)(LsFile *file, void *buf, size_t size, off_t off);

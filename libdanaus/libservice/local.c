@@ -37,7 +37,7 @@
 /* open(2) flags a caller may pass through; anything else is dropped. */
 #define LOCAL_OPEN_FLAGS                                                                           \
         (O_ACCMODE | O_APPEND | O_TRUNC | O_CREAT | O_EXCL | O_NOFOLLOW | O_DIRECT | O_SYNC |      \
-         O_DSYNC | O_NOATIME | O_NONBLOCK | O_DIRECTORY)
+         O_DSYNC | O_NOATIME | O_NONBLOCK | O_DIRECTORY | __O_TMPFILE)
 
 typedef struct Local {
         LsInstance base;
@@ -526,6 +526,8 @@ static int local_open(LsInstance *inst, const char *path, int flags, mode_t mode
         LocalFile *f;
         int fd;
 
+        if ((flags & LS_O_NOCOPYUP) && l->read_only)
+                flags = (flags & ~(O_ACCMODE | O_TRUNC)) | O_RDONLY;
         if (l->read_only && flags_modify(flags))
                 return -EROFS;
         if (!ls_path_valid(path))
@@ -548,6 +550,15 @@ static int local_open(LsInstance *inst, const char *path, int flags, mode_t mode
                 }
                 if (fd == -EEXIST)
                         fd = local_openat2(l->root_fd, path, flags, mode);
+        } else if ((flags & __O_TMPFILE) == __O_TMPFILE) {
+                /* A nameless file in directory path, the caller's as created. */
+                fd = local_openat2(l->root_fd, path, flags, mode);
+                if (fd >= 0 && l->chown_ok && fchown(fd, cred->uid, cred->gid) < 0) {
+                        int e = -errno;
+
+                        close(fd);
+                        return e;
+                }
         } else {
                 fd = local_openat2(l->root_fd, path, flags, 0);
         }

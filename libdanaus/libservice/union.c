@@ -898,6 +898,45 @@ static int union_open_create(Union *u, const char *path, int flags, mode_t mode,
         return 0;
 }
 
+/* Wraps child, opened in branch b; on failure child is released. */
+static UnionFile *union_file_new(LsInstance *inst, LsFile *child, int b, ino_t ino, int flags)
+{
+        UnionFile *uf = calloc(1, sizeof(*uf));
+
+        if (!uf) {
+                child->inst->ops->release(child);
+                return NULL;
+        }
+        uf->file.inst = inst;
+        uf->file.flags = flags;
+        atomic_init(&uf->child, child);
+        uf->branch = b;
+        uf->ino = ino;
+        pthread_mutex_init(&uf->lock, NULL);
+        return uf;
+}
+
+/* O_TMPFILE: a nameless file of the writable branch, in directory path
+ * (which must be there already: nothing is copied up for it). */
+static int union_open_tmpfile(Union *u, const char *path, int flags, mode_t mode,
+                              const LsCred *cred, LsFile **filep)
+{
+        LsFile *child;
+        UnionFile *uf;
+        int r;
+
+        if (!u->writable)
+                return -EROFS;
+        r = union_bops(u, 0)->open(union_branch(u, 0), path, flags, mode, cred, &child);
+        if (r < 0)
+                return r;
+        uf = union_file_new(&u->inst, child, 0, 0, flags);
+        if (!uf)
+                return -ENOMEM;
+        *filep = &uf->file;
+        return 0;
+}
+
 static int union_open(LsInstance *inst, const char *path, int flags, mode_t mode,
                       const LsCred *cred, LsFile **filep)
 {
@@ -916,6 +955,8 @@ static int union_open(LsInstance *inst, const char *path, int flags, mode_t mode
                 return -EINVAL;
         if (strlen(path) >= sizeof(cur))
                 return -ENAMETOOLONG;
+        if ((flags & __O_TMPFILE) == __O_TMPFILE)
+                return union_open_tmpfile(u, path, flags, mode, cred, filep);
         strcpy(cur, path);
         copyups = atomic_load(&u->copyups);
         for (int hops = 0;; hops++) {
@@ -952,6 +993,11 @@ static int union_open(LsInstance *inst, const char *path, int flags, mode_t mode
                         return r;
         }
         b = ent.branch;
+        if (write && (flags & LS_O_NOCOPYUP) && (b != 0 || !u->writable)) {
+                flags = (flags & ~(O_ACCMODE | O_TRUNC)) | O_RDONLY;
+                write = false;
+        }
+        flags &= ~LS_O_NOCOPYUP;
         if (write) {
                 if (!u->writable)
                         return -EROFS;
@@ -982,17 +1028,9 @@ static int union_open(LsInstance *inst, const char *path, int flags, mode_t mode
         if (r < 0)
                 return r;
 wrap:
-        uf = calloc(1, sizeof(*uf));
-        if (!uf) {
-                child->inst->ops->release(child);
+        uf = union_file_new(inst, child, b, ino, flags);
+        if (!uf)
                 return -ENOMEM;
-        }
-        uf->file.inst = inst;
-        uf->file.flags = flags;
-        atomic_init(&uf->child, child);
-        uf->branch = b;
-        uf->ino = ino;
-        pthread_mutex_init(&uf->lock, NULL);
         /* read-only below: a later copy-up must show through this file */
         if (b != 0 && S_ISREG(ent.st.st_mode) && u->writable) {
                 /* the counter before the open: a copy-up racing with it is
