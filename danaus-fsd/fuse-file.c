@@ -38,6 +38,7 @@ void front_io_put(FuseFront *f, FrontFile *ff)
         if (atomic_fetch_sub_explicit(&ff->refs, 1, memory_order_acq_rel) == 1) {
                 f->ops->release(ff->file);
                 free(ff);
+                atomic_fetch_sub_explicit(&f->n_io, 1, memory_order_relaxed);
         }
 }
 
@@ -46,12 +47,13 @@ void front_io_drop(NodeFile *nf, void *front)
         front_io_put(front, (FrontFile *)nf);
 }
 
-static FrontFile *io_new(Node *node, LsFile *file)
+static FrontFile *io_new(FuseFront *f, Node *node, LsFile *file)
 {
         FrontFile *ff = malloc(sizeof(*ff));
 
         if (!ff)
                 return NULL;
+        atomic_fetch_add_explicit(&f->n_io, 1, memory_order_relaxed);
         ff->file = file;
         ff->node = node;
         atomic_init(&ff->refs, 1);
@@ -88,7 +90,7 @@ static int io_open(FuseFront *f, Node *node, const char *path, int flags, FrontF
         r = f->ops->open(f->inst, path, flags | O_NOFOLLOW, 0, &nobody, &file);
         if (r < 0)
                 return r;
-        *ffp = io_new(node, file);
+        *ffp = io_new(f, node, file);
         if (!*ffp) {
                 f->ops->release(file);
                 return -ENOMEM;
@@ -137,7 +139,7 @@ static int io_copy_nameless(FuseFront *f, FrontFile *cur, FrontFile **ffp)
         if (r >= 0 && f->ops->futimens)
                 f->ops->futimens(tmp, (struct timespec[2]){st.st_atim, st.st_mtim});
         if (r >= 0) {
-                *ffp = io_new(cur->node, tmp);
+                *ffp = io_new(f, cur->node, tmp);
                 r = *ffp ? 0 : -ENOMEM;
         }
         if (r < 0)
@@ -169,6 +171,14 @@ int front_io_get(FuseFront *f, fuse_ino_t ino, bool write, FrontFile **ffp)
                         if (cur)
                                 front_io_put(f, cur);
                         return r;
+                }
+                /* Over budget (fds): by name, a file for this request only. */
+                if (named &&
+                    atomic_load_explicit(&f->n_io, memory_order_relaxed) > f->cache.max_io_files) {
+                        if (cur)
+                                front_io_put(f, cur);
+                        *ffp = ff;
+                        return 0;
                 }
                 if (io_install(f, node, cur, ff)) {
                         *ffp = ff;
@@ -270,17 +280,21 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
                 return;
         }
         node = front_node(f, e.ino);
-        ff = io_new(node, file);
+        ff = io_new(f, node, file);
         if (!ff) {
                 f->ops->release(file);
                 node_table_forget(f->nodes, node, 1);
                 reply_err(req, -ENOMEM);
                 return;
         }
-        /* A node left from an older file of this number may hold one. */
+        /* A node left from an older file of this number may hold one.
+         * Over budget (fds), the next request opens the file again. */
         cur = (FrontFile *)node_io_hold(node, io_hold);
-        if (!io_install(f, node, cur, ff) && cur)
-                front_io_put(f, cur);
+        if (atomic_load_explicit(&f->n_io, memory_order_relaxed) > f->cache.max_io_files ||
+            !io_install(f, node, cur, ff)) {
+                if (cur)
+                        front_io_put(f, cur);
+        }
         front_io_put(f, ff);
         fi->fh = 0;
         fi->keep_cache = f->cache.keep_cache;

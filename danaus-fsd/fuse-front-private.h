@@ -28,6 +28,7 @@ struct FuseFront {
          * connection is aborted, and the count says so in the log. (Files
          * have no handles: see fuse-file.c.) */
         atomic_size_t n_open;
+        atomic_size_t n_io; /* io files open, the nodes' and per-request ones */
 };
 
 static inline FuseFront *req_front(fuse_req_t req)

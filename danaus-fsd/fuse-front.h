@@ -27,6 +27,8 @@ typedef struct FrontCache {
         bool writeback_cache;    /* kernel buffers writes: off, see performance.md (EIO
                                   * on close in 3 of 15 runs of the racing
                                   * rename/unlink/append test with it on) */
+        size_t max_io_files;     /* io files kept by nodes (fds); past it, files
+                                  * are opened per request (fuse-file.c) */
         unsigned max_threads;    /* worker threads of the FUSE loop */
         unsigned max_idle_threads;
 } FrontCache;
@@ -42,6 +44,7 @@ typedef struct FrontCache {
             .cache_symlinks = true,                                                                \
             .splice_read = true,                                                                   \
             .writeback_cache = false,                                                              \
+            .max_io_files = 4096,                                                                  \
             .max_threads = 16,                                                                     \
             .max_idle_threads = 16,                                                                \
         })

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "danaus-config.h"
@@ -57,6 +58,26 @@ static void serve(FsTable *t, const sigset_t *set)
                 fstable_stop(t);
                 return;
         }
+}
+
+/* Every file a node has open costs an fd (fuse-file.c): take all the fds
+ * the hard limit allows (systemd's default soft limit is 1024) and give each
+ * mount an even share of half of them for io files; the rest is for
+ * directory handles, copy-ups and the instance's own. */
+static size_t io_files_budget(size_t n_mounts)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 256;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1U << 24))
+                rl.rlim_cur = 1U << 24;
+        return (size_t)rl.rlim_cur / 2 / (n_mounts ? n_mounts : 1);
 }
 
 int main(int argc, char **argv)
@@ -123,10 +144,13 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        FrontCache cache = FRONT_CACHE_DEFAULT;
+
+        cache.max_io_files = io_files_budget(cfg->n_mounts);
         FsTableParams params = {
             .cfg = cfg,
             .debug = debug,
-            .cache = FRONT_CACHE_DEFAULT,
+            .cache = cache,
             .waiter = pthread_self(),
             .notify_sig = SIG_MOUNT_GONE,
         };

@@ -3,11 +3,14 @@
 # 10,000 files in one directory of a union mount: create, count via
 # readdir and ls, stat a sample, delete all; also a merged directory with
 # lower entries (readdir continues correctly across branches and whiteouts).
+# Runs under a limit of 256 fds, danaus-fsd included: nodes keep at most
+# half of them as io files, and every file still reads back past that.
 DANAUS_FSD=${DANAUS_FSD:-/nonexistent/danaus-fsd/danaus-fsd}
 . "$(dirname "$0")/lib.sh"
 t_init
 
 N=10000
+ulimit -n 256 || fail "cannot lower the fd limit"
 mkdir -p "$T_ROOT/rw" "$T_ROOT/ro/merged"
 # 500 lower files in the merged directory, 100 of them to be deleted
 python3 - "$T_ROOT/ro/merged" <<'PY'
@@ -45,6 +48,9 @@ for i in random.sample(range(n), 200):
     assert st.st_size == len(b"%d\n" % i), (p, st.st_size)
     with open(p, "rb") as f:
         assert f.read() == b"%d\n" % i, p
+for i in range(n):  # every file once more: far more files than fds
+    with open(os.path.join(d, "file-%05d" % i), "rb") as f:
+        assert f.read() == b"%d\n" % i, i
 st_inos = {os.lstat(os.path.join(d, x)).st_ino for x in names[:2000]}
 assert len(st_inos) == 2000, "st_ino not unique: %d" % len(st_inos)
 t2 = time.time()
