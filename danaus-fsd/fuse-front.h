@@ -24,9 +24,8 @@ typedef struct FrontCache {
         bool noflush;            /* no FLUSH on close(2): our flush has nothing to do */
         bool cache_symlinks;     /* kernel caches readlink (targets never change in place) */
         bool splice_read;        /* read replies spliced from the file's fd (zero copy) */
-        bool writeback_cache;    /* kernel buffers writes: off, see performance.md (EIO
-                                  * on close in 3 of 15 runs of the racing
-                                  * rename/unlink/append test with it on) */
+        bool writeback_cache;    /* kernel buffers writes and writes them back later
+                                  * through the node's io file (fuse-file.c) */
         size_t max_io_files;     /* io files kept by nodes (fds); past it, files
                                   * are opened per request (fuse-file.c) */
         unsigned max_threads;    /* worker threads of the FUSE loop */
@@ -43,7 +42,7 @@ typedef struct FrontCache {
             .noflush = true,                                                                       \
             .cache_symlinks = true,                                                                \
             .splice_read = true,                                                                   \
-            .writeback_cache = false,                                                              \
+            .writeback_cache = true,                                                               \
             .max_io_files = 4096,                                                                  \
             .max_threads = 16,                                                                     \
             .max_idle_threads = 16,                                                                \
