@@ -548,7 +548,7 @@ static void t_unlink_open(void)
         EXPECT(futimens(fd, ts) == 0, "futimens after unlink: %s", strerror(errno));
         SYS(fstat(fd, &st));
         EXPECT((st.st_mode & 07777) == 0600 && st.st_size == 12 &&
-                       st.st_mtim.tv_sec == 1200000000 && st.st_mtim.tv_nsec == 5,
+                   st.st_mtim.tv_sec == 1200000000 && st.st_mtim.tv_nsec == 5,
                "unlinked file attrs: mode %o size %lld mtime %lld.%09ld", st.st_mode & 07777,
                (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
         EXPECT_ERR(stat(M("uo_u"), &st), ENOENT);
@@ -558,6 +558,32 @@ static void t_unlink_open(void)
         memset(b, 0, sizeof b);
         EXPECT(pread(fd2, b, sizeof b - 1, 0) == 5 && !strcmp(b, "uo_l\n"),
                "read unlinked lower: \"%s\"", b);
+        /* a lower file opened for writing, removed, then written: the data
+         * stays the open file's (overlayfs copied it up at the open) */
+        int fd4, fd5;
+        SYS(fd4 = open(M("uo_w"), O_RDWR));
+        SYS(unlink(M("uo_w")));
+        EXPECT(pwrite(fd4, "LOWER", 5, 0) == 5, "pwrite unlinked lower: %s", strerror(errno));
+        memset(b, 0, sizeof b);
+        EXPECT(pread(fd4, b, sizeof b - 1, 0) == 28 && !strcmp(b, "LOWER, written after unlink\n"),
+               "read back unlinked lower: \"%s\"", b);
+        SYS(fstat(fd4, &st));
+        EXPECT(st.st_size == 28 && st.st_nlink == 0, "unlinked lower: size %lld nlink %lu",
+               (long long)st.st_size, (unsigned long)st.st_nlink);
+        close(fd4);
+        EXPECT_ERR(stat(M("uo_w"), &st), ENOENT);
+        /* a lower file read through one fd while another open truncates it
+         * by name: the first fd sees the (copied-up) truncated file */
+        SYS(fd4 = open(M("uo_t"), O_RDONLY));
+        memset(b, 0, sizeof b);
+        EXPECT(pread(fd4, b, sizeof b - 1, 0) == 18, "read uo_t: \"%s\"", b);
+        SYS(fd5 = open(M("uo_t"), O_WRONLY | O_TRUNC));
+        EXPECT(pwrite(fd5, "new", 3, 0) == 3, "write uo_t");
+        close(fd5);
+        memset(b, 0, sizeof b);
+        EXPECT(pread(fd4, b, sizeof b - 1, 0) == 3 && !strcmp(b, "new"),
+               "old fd after truncate by name reads \"%s\"", b);
+        close(fd4);
         /* replace an open file by rename */
         SYS(write_file(M("uo_r"), "old\n", 0644));
         SYS(write_file(M("uo_r.new"), "new\n", 0644));

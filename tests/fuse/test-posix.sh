@@ -42,6 +42,8 @@ make_ro1() {
         setfattr -n user.lower -v ro1 "$d/xa_l2"
         mk "$d/ino_cu" 'ino\n'
         mk "$d/uo_l" 'uo_l\n'
+        mk "$d/uo_w" 'lower, written after unlink\n'
+        mk "$d/uo_t" 'truncated by name\n'
         mk "$d/mm_l" 'old lower\n'
         for i in $(seq -w 0 29); do mk "$d/sdir/l$i" "l$i"; done
 }
