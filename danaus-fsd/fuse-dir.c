@@ -182,13 +182,15 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                                                 (off_t)i + 1);
                 } else {
                         char path[PATH_MAX];
-                        unsigned seq;
+                        unsigned seq, names = node_names_seq(front_node(f, ino));
                         struct stat st;
                         int rl = -ENOENT;
 
+                        /* -ESTALE (a name left meanwhile): a plain entry */
                         if (i >= 2 && front_child_path(f, ino, name, path, &seq) >= 0 &&
                             (rl = f->ops->getattr(f->inst, path, &st)) >= 0)
-                                rl = front_enter(f, front_node(f, ino), name, path, seq, &st, &e);
+                                rl = front_enter(f, front_node(f, ino), name, path, seq, &names,
+                                                 &st, &e);
                         if (rl == -ENOENT && i >= 2)
                                 continue; /* gone since the snapshot */
                         /* e.ino 0 ("."/"..", or attributes failed): a plain

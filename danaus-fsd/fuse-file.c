@@ -82,6 +82,7 @@ static bool io_install(FuseFront *f, Node *node, FrontFile *cur, FrontFile *ff)
 static int io_open(FuseFront *f, Node *node, const char *path, int flags, FrontFile **ffp)
 {
         static const LsCred nobody = {0, 0}; /* unused: nothing is created */
+        struct stat st;
         LsFile *file;
         int r;
 
@@ -90,6 +91,15 @@ static int io_open(FuseFront *f, Node *node, const char *path, int flags, FrontF
         r = f->ops->open(f->inst, path, flags | O_NOFOLLOW, 0, &nobody, &file);
         if (r < 0)
                 return r;
+        /* A name the node still has may hold another file by now (one that
+         * raced in under it): never let this node's data go there. */
+        r = f->ops->fstat(file, &st);
+        if (r >= 0 && !node_is(node, &st))
+                r = -ESTALE;
+        if (r < 0) {
+                f->ops->release(file);
+                return r;
+        }
         *ffp = io_new(f, node, file);
         if (!*ffp) {
                 f->ops->release(file);
@@ -165,7 +175,9 @@ int front_io_get(FuseFront *f, fuse_ino_t ino, bool write, FrontFile **ffp)
                 named = r >= 0;
                 if (named)
                         r = io_open(f, node, path, write ? O_RDWR : O_RDWR | LS_O_NOCOPYUP, &ff);
-                else if (cur)
+                if (r == -ESTALE)
+                        named = false;
+                if (!named && cur)
                         r = io_copy_nameless(f, cur, &ff);
                 if (r < 0) {
                         if (cur)
@@ -273,7 +285,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         }
         r = f->ops->fstat(file, &st);
         if (r >= 0)
-                r = front_enter(f, front_node(f, parent), name, path, seq, &st, &e);
+                r = front_enter(f, front_node(f, parent), name, path, seq, NULL, &st, &e);
         if (r < 0) {
                 f->ops->release(file);
                 reply_err(req, r);

@@ -94,9 +94,11 @@ int front_child_path(FuseFront *f, fuse_ino_t parent, const char *name, char pat
 
 /* Registers the entry name of parent (attributes st, path as built under
  * seq) with the node table, counting one kernel lookup; rebuilds the path
- * when a directory rename raced. On success fills e. */
+ * when a directory rename raced. names_seq: parent's node_names_seq() from
+ * before st was looked up, or NULL for a name just created; -ESTALE when a
+ * name left parent since (look it up again). On success fills e. */
 int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX], unsigned seq,
-                const struct stat *st, struct fuse_entry_param *e);
+                const unsigned *names_seq, const struct stat *st, struct fuse_entry_param *e);
 
 /* Sends e; when the kernel did not take it (request interrupted), drops the
  * lookup it counted. */

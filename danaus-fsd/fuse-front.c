@@ -37,13 +37,14 @@ int front_child_path(FuseFront *f, fuse_ino_t parent, const char *name, char pat
 }
 
 int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX], unsigned seq,
-                const struct stat *st, struct fuse_entry_param *e)
+                const unsigned *names_seq, const struct stat *st, struct fuse_entry_param *e)
 {
         Node *n = NULL;
         int r, tries;
 
         for (tries = 0;; tries++) {
-                r = node_table_lookup(f->nodes, st, path, tries < 8 ? seq : NODE_SEQ_ANY, &n);
+                r = node_table_lookup_in(f->nodes, st, path, tries < 8 ? seq : NODE_SEQ_ANY,
+                                         names_seq ? parent : NULL, names_seq ? *names_seq : 0, &n);
                 if (r != -EAGAIN)
                         break;
                 r = node_child_path(f->nodes, parent, name, path, &seq);
@@ -79,7 +80,7 @@ static void reply_new_entry(fuse_req_t req, FuseFront *f, fuse_ino_t parent, con
         if (r >= 0)
                 r = f->ops->getattr(f->inst, path, &st);
         if (r >= 0)
-                r = front_enter(f, front_node(f, parent), name, path, seq, &st, &e);
+                r = front_enter(f, front_node(f, parent), name, path, seq, NULL, &st, &e);
         if (r < 0)
                 reply_err(req, r);
         else
@@ -122,12 +123,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
         FuseFront *f = req_front(req);
+        Node *dir = front_node(f, parent);
         struct fuse_entry_param e;
         char path[PATH_MAX];
+        unsigned seq, names;
         struct stat st;
-        unsigned seq;
-        int r;
+        int r, tries = 0;
 
+again:
+        names = node_names_seq(dir);
         r = front_child_path(f, parent, name, path, &seq);
         if (r >= 0)
                 r = f->ops->getattr(f->inst, path, &st);
@@ -138,7 +142,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                 return;
         }
         if (r >= 0)
-                r = front_enter(f, front_node(f, parent), name, path, seq, &st, &e);
+                /* after a few rounds of names leaving: as found */
+                r = front_enter(f, dir, name, path, seq, tries < 4 ? &names : NULL, &st, &e);
+        if (r == -ESTALE && tries++ < 4)
+                goto again;
         if (r < 0)
                 reply_err(req, r);
         else
@@ -376,6 +383,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
         if (known && !dir)
                 front_io_pin(f, &st, path);
         r = dir ? f->ops->rmdir(f->inst, path) : f->ops->unlink(f->inst, path);
+        if (r >= 0)
+                node_names_changed(front_node(f, parent));
         if (r >= 0 && known)
                 node_table_unlinked(f->nodes, &st, path);
         reply_err(req, r);
@@ -418,6 +427,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
         }
         node_table_rename_begin(f->nodes, &rn);
         r = f->ops->rename(f->inst, oldpath, newpath, flags);
+        if (r >= 0) {
+                node_names_changed(front_node(f, parent));
+                node_names_changed(front_node(f, newparent));
+        }
         node_table_rename_end(f->nodes, &rn, r >= 0);
         reply_err(req, r);
 }

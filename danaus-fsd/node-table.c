@@ -20,14 +20,15 @@
 #define SHARD_BUCKETS_MIN 64
 
 struct Node {
-        Node *next;           /* bucket chain, protected by the shard's lock */
-        dev_t dev;            /* key, immutable */
-        ino_t ino;            /* key, immutable */
-        uint64_t nlookup;     /* protected by the shard's lock */
-        pthread_mutex_t lock; /* protects type and paths; taken after the shard's */
-        mode_t type;          /* S_IFMT bits */
-        NodeFile *files;      /* open files, see node_file_add() */
-        NodeFile *io;         /* the io file (also in files), see node_io_hold() */
+        Node *next;                 /* bucket chain, protected by the shard's lock */
+        dev_t dev;                  /* key, immutable */
+        ino_t ino;                  /* key, immutable */
+        uint64_t nlookup;           /* protected by the shard's lock */
+        pthread_mutex_t lock;       /* protects type and paths; taken after the shard's */
+        mode_t type;                /* S_IFMT bits */
+        NodeFile *files;            /* open files, see node_file_add() */
+        NodeFile *io;               /* the io file (also in files), see node_io_hold() */
+        _Atomic unsigned names_seq; /* see node_names_changed() */
         unsigned n_paths;
         char *paths[NODE_MAX_PATHS]; /* [0] is the name used for operations */
 };
@@ -306,6 +307,11 @@ uint64_t node_table_id(NodeTable *t, Node *n)
         return (uint64_t)(uintptr_t)n;
 }
 
+bool node_is(const Node *n, const struct stat *st)
+{
+        return n->dev == st->st_dev && n->ino == st->st_ino;
+}
+
 int node_path(Node *n, char buf[PATH_MAX])
 {
         int r = -ENOENT;
@@ -340,8 +346,24 @@ int node_child_path(NodeTable *t, Node *parent, const char *name, char buf[PATH_
         return r;
 }
 
+unsigned node_names_seq(Node *dir)
+{
+        return atomic_load_explicit(&dir->names_seq, memory_order_seq_cst);
+}
+
+void node_names_changed(Node *dir)
+{
+        atomic_fetch_add_explicit(&dir->names_seq, 1, memory_order_seq_cst);
+}
+
 int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
                       Node **nodep)
+{
+        return node_table_lookup_in(t, st, path, seq, NULL, 0, nodep);
+}
+
+int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
+                         Node *dir, unsigned names_seq, Node **nodep)
 {
         uint64_t h = key_hash(st->st_dev, st->st_ino);
         Shard *s = shard_of(t, h);
@@ -363,6 +385,14 @@ int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, uns
                 pthread_mutex_unlock(&s->lock);
                 free(copy);
                 return -EAGAIN;
+        }
+        /* Under the lock of the shard the name's node lives in, which the
+         * removal takes to forget the name after bumping the count: either
+         * the count moved, or the removal will find what we add. */
+        if (dir && node_names_seq(dir) != names_seq) {
+                pthread_mutex_unlock(&s->lock);
+                free(copy);
+                return -ESTALE;
         }
         n = shard_find(s, h, st->st_dev, st->st_ino);
         if (!n) {

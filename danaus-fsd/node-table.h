@@ -34,6 +34,9 @@ NodeTable *node_table_free(NodeTable *t);
 Node *node_table_get(NodeTable *t, uint64_t nodeid);
 uint64_t node_table_id(NodeTable *t, Node *n);
 
+/* True if st is the file of node n (same key). */
+bool node_is(const Node *n, const struct stat *st);
+
 /* Copies the node's current path into buf (PATH_MAX). Returns its length, or
  * -ENOENT when the node has no name left (unlinked while open). */
 int node_path(Node *n, char buf[PATH_MAX]);
@@ -51,6 +54,17 @@ int node_child_path(NodeTable *t, Node *parent, const char *name, char buf[PATH_
  * seq is NODE_SEQ_ANY. */
 int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
                       Node **nodep);
+
+/* Names leaving directory dir (unlink, rmdir, rename) bump its count, before
+ * the table forgets them. A lookup that read the count before it looked the
+ * name up passes it to node_table_lookup_in(), which refuses (-ESTALE) to
+ * record a name that may have left meanwhile: a kernel revalidating a name
+ * runs without the directory lock, so it can race with the removal. */
+unsigned node_names_seq(Node *dir);
+void node_names_changed(Node *dir);
+/* node_table_lookup(), and -ESTALE when names left dir since names_seq. */
+int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
+                         Node *dir, unsigned names_seq, Node **nodep);
 
 /* Drops n kernel lookups; frees the node when none is left. */
 void node_table_forget(NodeTable *t, Node *n, uint64_t nlookup);

@@ -106,10 +106,11 @@ typedef struct Union {
 } Union;
 
 typedef struct UnionEntry {
-        int branch;        /* branch holding the entry, or -1 */
-        int wh_branch;     /* branch whose whiteout ended the search, or -1 */
-        struct stat st;    /* as that branch reports it (st_ino not rewritten) */
-        UnionStack pstack; /* stack of the parent directory (root: its own) */
+        int branch;          /* branch holding the entry, or -1 */
+        int wh_branch;       /* branch whose whiteout ended the search, or -1 */
+        struct stat st;      /* as that branch reports it (st_ino not rewritten) */
+        UnionStack pstack;   /* stack of the parent directory (root: its own) */
+        uint64_t ns_started; /* the union's ns_started before pstack was read */
 } UnionEntry;
 
 typedef struct UnionFile {

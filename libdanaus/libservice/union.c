@@ -57,6 +57,7 @@ int union_lookup(Union *u, const char *path, UnionEntry *ent)
 
         ent->branch = -1;
         ent->wh_branch = -1;
+        ent->ns_started = atomic_load(&u->ns_started);
         if (!*path) {
                 int b;
 
@@ -141,11 +142,19 @@ static ino_t union_entry_ino(Union *u, const char *path, UnionEntry *ent)
         char parent[PATH_MAX];
         ino_t ino;
 
-        if (ent->branch == 0 && u->n_branches > 1 && ent->pstack.idx[0] == 0 &&
-            ent->pstack.impure != 0 && ls_path_split(path, parent, sizeof(parent)) &&
-            union_dir_impure(u, parent, &ent->pstack) &&
-            union_origin_cached(u, path, ent->st.st_ino, &ino))
+        if (ent->branch != 0 || u->n_branches == 1 || ent->pstack.idx[0] != 0)
+                return union_ino(u, ent->branch, ent->st.st_ino);
+        if (ent->pstack.impure != 0 && ls_path_split(path, parent, sizeof(parent)) &&
+            union_dir_impure(u, parent, &ent->pstack)) {
+                if (union_origin_cached(u, path, ent->st.st_ino, &ino))
+                        return ino;
+        } else if (atomic_load(&u->ns_started) != ent->ns_started &&
+                   union_origin_get(u, path, &ino)) {
+                /* A copy-up marks the parent impure, then publishes the copy
+                 * (between ns brackets): the stack read as "not impure" may
+                 * predate the mark while the entry found is the new copy. */
                 return ino;
+        }
         return union_ino(u, ent->branch, ent->st.st_ino);
 }
 
@@ -205,6 +214,10 @@ static int union_create_prepare(Union *u, const char *path, char *parent, size_t
         const char *name;
         int r;
 
+        /* set on every path: gcc -O3 cannot see that callers read them only
+         * after success */
+        *namep = NULL;
+        *whp = false;
         if (!u->writable)
                 return -EROFS;
         if (!*path)
@@ -387,6 +400,7 @@ static int union_rmdir(LsInstance *inst, const char *path)
         char parent[PATH_MAX];
         const char *name;
         UnionEntry ent;
+        bool wh = false;
         int r;
 
         if (!u->writable)
@@ -407,12 +421,18 @@ static int union_rmdir(LsInstance *inst, const char *path)
                 r = union_copyup_dir(u, parent);
                 if (r >= 0)
                         r = union_whiteout_create(u, parent, name);
+                wh = r >= 0;
         }
         if (r >= 0 && ent.branch == 0) {
                 /* the top directory may hold our whiteouts and markers */
                 r = union_top_clean_dir(u, path);
                 if (r >= 0)
                         r = union_bops(u, 0)->rmdir(union_branch(u, 0), path);
+                /* The whiteout went first so the lower directory never shows
+                 * through; if the top one stays (something was created in it
+                 * meanwhile, past the FUSE kernel's locks), it goes again. */
+                if (r < 0 && wh)
+                        union_whiteout_remove(u, parent, name);
         }
         union_dircache_bump(u);
         return r < 0 ? r : 0;

@@ -1273,6 +1273,72 @@ START_TEST(test_open_follows_copyup_threads)
 }
 END_TEST
 
+/* A copy-up marks the parent impure, then publishes the copy; a getattr that
+ * read the parent's stack before the mark and found the copy after it once
+ * reported the copy's own inode number (the front then took the file for a
+ * new one). Each directory is copied into only once, so each copy-up is the
+ * first in its directory: the window is there every time. */
+#define INO_RACE_DIRS 300
+static atomic_int g_ino_race_cur;
+static LsInstance *g_ino_race_u;
+
+static void *ino_race_copier(void *arg)
+{
+        char p[64];
+
+        for (int i = 0; i < INO_RACE_DIRS; i++) {
+                snprintf(p, sizeof(p), "d%03d/f", i);
+                atomic_store(&g_ino_race_cur, i);
+                usleep(200);
+                ck_assert_int_eq(g_ino_race_u->ops->chmod(g_ino_race_u, p, 0600), 0);
+                usleep(200);
+        }
+        atomic_store(&g_ino_race_cur, INO_RACE_DIRS);
+        return arg;
+}
+
+START_TEST(test_copyup_ino_race)
+{
+        static ino_t inos[INO_RACE_DIRS];
+        char p[64];
+        pthread_t th;
+        struct stat st;
+        long bad = 0;
+        T t;
+        int i;
+
+        t_init(&t, 2);
+        for (i = 0; i < INO_RACE_DIRS; i++) {
+                snprintf(p, sizeof(p), "d%03d", i);
+                hmkdir(&t, 1, p);
+                snprintf(p, sizeof(p), "d%03d/f", i);
+                hput(&t, 1, p, "lower");
+        }
+        t_union(&t, true);
+        g_ino_race_u = t.u;
+        for (i = 0; i < INO_RACE_DIRS; i++) {
+                snprintf(p, sizeof(p), "d%03d/f", i);
+                ck_assert_int_eq(ugetattr(t.u, p, &st), 0);
+                inos[i] = st.st_ino;
+                /* a file made in the top: the directory is cached as "not
+                 * impure" when its number is asked for */
+                snprintf(p, sizeof(p), "d%03d/u", i);
+                ck_assert_int_eq(uwrite(t.u, p, O_CREAT, "u", 0), 0);
+                ck_assert_int_eq(ugetattr(t.u, p, &st), 0);
+        }
+        atomic_store(&g_ino_race_cur, 0);
+        ck_assert_int_eq(pthread_create(&th, NULL, ino_race_copier, NULL), 0);
+        while ((i = atomic_load(&g_ino_race_cur)) < INO_RACE_DIRS) {
+                snprintf(p, sizeof(p), "d%03d/f", i);
+                if (ugetattr(t.u, p, &st) == 0 && st.st_ino != inos[i])
+                        bad++;
+        }
+        pthread_join(th, NULL);
+        ck_assert_msg(bad == 0, "%ld getattrs saw another inode number during copy-up", bad);
+        t_done(&t);
+}
+END_TEST
+
 /* difftest seed 2: a lower-only directory (whose parent is not in the top)
  * renamed onto an empty merged directory: the old name's whiteout needs the
  * parent copied up (was -ENOENT, after the tree had been moved). */
@@ -1339,6 +1405,7 @@ static Suite *union_suite(void)
             {"open_follows_copyup_threads", test_open_follows_copyup_threads},
             {"rename_dir_parent_lower", test_rename_dir_parent_lower},
             {"lookcache_invalidation", test_lookcache_invalidation},
+            {"copyup_ino_race", test_copyup_ino_race},
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
