@@ -56,11 +56,6 @@ static void entry_teardown(FsEntry *e)
                         log_error("%s: serving ended: %s", e->mountpoint, strerror(-e->result));
         }
         if (e->front) {
-                size_t n_open = front_n_open(e->front);
-
-                if (n_open > 0)
-                        log_warning("%s: %zu directories were still open when the mount went away",
-                                    e->mountpoint, n_open);
                 e->front = front_free(e->front);
                 log_info("%s: unmounted", e->mountpoint);
         }

@@ -1,38 +1,45 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * FUSE Directory Handles: the first readdir of a handle takes a snapshot of
- * the listing (the instance's readdir has no cursor to resume), readdir and
- * readdirplus page through it by index, and a rewind (offset 0 again) takes a
- * fresh one. The snapshot is not taken at opendir: with FOPEN_CACHE_DIR the
- * kernel serves most listings from its own cache and never reads the handle.
- * Offsets: 1 is after ".", 2 after "..", 2 + i after entry i.
+ * FUSE Directories: no opendir, no releasedir. As for files (fuse-file.c),
+ * the first OPENDIR is answered with ENOSYS; the kernel then opens and
+ * closes directories by itself and caches their listings across opens, as
+ * FOPEN_CACHE_DIR with FOPEN_KEEP_CACHE would (it drops a listing when the
+ * directory changes through it, or its mtime moves).
+ *
+ * A listing the kernel has not cached is read with fh 0, so each directory
+ * node keeps one snapshot of its listing (the instance's readdir has no
+ * cursor to resume) in its io slot, shared by every reader: a read at
+ * offset 0 takes a fresh one when the directory changed since (a count
+ * bumped by every entry made or removed through this front), a read further
+ * on pages through the one it started in. Offsets carry the snapshot's
+ * number in their upper 32 bits and 1 + the entry's index in the lower ones
+ * ("." and ".." are entries 0 and 1); a reader whose snapshot was replaced
+ * meanwhile goes on by index in the new one.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuse-front-private.h"
 
 typedef struct DirEntry {
-        size_t name_off; /* into DirHandle.names */
+        size_t name_off; /* into DirSnap.names */
         ino_t ino;
         unsigned char type; /* DT_* */
 } DirEntry;
 
-typedef struct DirHandle {
-        FrontFile base;       /* first: fh and the node's list point here; file NULL */
-        pthread_mutex_t lock; /* the kernel serialises per open file; this is cheap insurance */
+typedef struct DirSnap {
+        FrontFile base; /* first: the node's io slot points here; file NULL */
+        uint32_t id;    /* in the offsets handed out from it */
+        unsigned gen;   /* the directory's listing count it was taken at */
+        ino_t ino;      /* the directory's own, for "." and ".." */
         DirEntry *ents;
         size_t n_ents, cap_ents;
         char *names; /* NUL-terminated names, back to back */
         size_t n_names, cap_names;
-        ino_t ino;    /* the directory's own, for "." and ".." */
-        bool snapped; /* ents/names hold a listing */
-        bool served;  /* something was read: offset 0 means rewind */
-} DirHandle;
-static_assert(offsetof(DirHandle, base) == 0, "a FrontFile is its DirHandle");
+} DirSnap;
+static_assert(offsetof(DirSnap, base) == 0, "a FrontFile is its DirSnap");
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -51,9 +58,9 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
         return 0;
 }
 
-static int dir_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type)
+static int snap_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type)
 {
-        DirHandle *d = ctx;
+        DirSnap *d = ctx;
         size_t len = strlen(name) + 1;
 
         if (grow((void **)&d->ents, &d->cap_ents, d->n_ents + 1, sizeof(*d->ents)) < 0 ||
@@ -65,82 +72,76 @@ static int dir_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type
         return 0;
 }
 
-static int dir_snapshot(FuseFront *f, fuse_ino_t ino, DirHandle *d)
-{
-        char path[PATH_MAX];
-        struct stat st;
-        int r;
-
-        d->n_ents = 0;
-        d->n_names = 0;
-        d->served = false;
-        d->snapped = false; /* until this one succeeds */
-        r = front_path(f, ino, path);
-        if (r < 0)
-                return r;
-        r = f->ops->getattr(f->inst, path, &st);
-        if (r < 0)
-                return r;
-        d->ino = st.st_ino;
-        r = f->ops->readdir(f->inst, path, dir_fill, d);
-        d->snapped = r >= 0;
-        return r;
-}
-
-static DirHandle *dir_free(DirHandle *d)
-{
-        if (d) {
-                pthread_mutex_destroy(&d->lock);
-                free(d->ents);
-                free(d->names);
-                free(d);
-        }
-        return NULL;
-}
-
-static DirHandle *fi_dir(const struct fuse_file_info *fi)
-{
-        return (DirHandle *)(uintptr_t)fi->fh;
-}
-
 void front_dir_drop(FrontFile *ff)
 {
-        dir_free((DirHandle *)ff);
+        DirSnap *d = (DirSnap *)ff;
+
+        free(d->ents);
+        free(d->names);
+        free(d);
 }
 
-static void dir_release(FuseFront *f, DirHandle *d)
+static int snap_take(FuseFront *f, fuse_ino_t ino, DirSnap **dp)
 {
-        node_file_remove(d->base.node, &d->base.link);
-        dir_free(d);
-        atomic_fetch_sub_explicit(&f->n_open, 1, memory_order_relaxed);
-}
-
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-        FuseFront *f = req_front(req);
-        DirHandle *d;
+        Node *node = front_node(f, ino);
+        char path[PATH_MAX];
+        struct stat st;
+        DirSnap *d;
+        int r;
 
         d = calloc(1, sizeof(*d));
-        if (!d) {
-                reply_err(req, -ENOMEM);
-                return;
+        if (!d)
+                return -ENOMEM;
+        d->base.node = node;
+        atomic_init(&d->base.refs, 1);
+        /* read first: a change that lands during the walk makes the next
+         * reader at offset 0 take another */
+        d->gen = node_listing_gen(node);
+        /* never 0, so no offset but 0 itself means "start" */
+        d->id =
+            (uint32_t)atomic_fetch_add_explicit(&f->n_snaps, 1, memory_order_relaxed) % INT32_MAX +
+            1;
+        r = front_path(f, ino, path);
+        if (r >= 0)
+                r = f->ops->getattr(f->inst, path, &st);
+        if (r >= 0) {
+                d->ino = st.st_ino;
+                r = f->ops->readdir(f->inst, path, snap_fill, d);
         }
-        pthread_mutex_init(&d->lock, NULL);
-        d->base.node = front_node(f, ino);
-        node_file_add(d->base.node, &d->base.link);
-        fi->fh = (uint64_t)(uintptr_t)d;
-        /* The kernel drops its cached listing whenever the directory
-         * changes through it (or its mtime moves), so keeping it across
-         * opens is coherent for everything that passes through FUSE. */
-        fi->cache_readdir = f->cache.cache_readdir;
-        fi->keep_cache = f->cache.cache_readdir;
-        atomic_fetch_add_explicit(&f->n_open, 1, memory_order_relaxed);
-        if (fuse_reply_open(req, fi) < 0)
-                dir_release(f, d);
+        if (r < 0) {
+                front_dir_drop(&d->base);
+                return r;
+        }
+        *dp = d;
+        return 0;
+}
+
+/* The snapshot a read at off goes on in (held). */
+static int snap_get(FuseFront *f, fuse_ino_t ino, off_t off, DirSnap **dp)
+{
+        Node *node = front_node(f, ino);
+        DirSnap *cur, *d;
+        int r;
+
+        cur = (DirSnap *)front_io_hold(node);
+        if (cur && (off != 0 || cur->gen == node_listing_gen(node))) {
+                *dp = cur;
+                return 0;
+        }
+        r = snap_take(f, ino, &d);
+        if (r < 0) {
+                if (cur)
+                        front_io_put(f, &cur->base);
+                return r;
+        }
+        /* lost a race: this reader keeps its own */
+        front_io_install(f, node, cur ? &cur->base : NULL, &d->base);
+        *dp = d;
+        return 0;
 }
 
 /* Entry i of the listing with "." and ".." in front. */
-static const char *dir_entry(DirHandle *d, size_t i, struct stat *st)
+static const char *snap_entry(DirSnap *d, size_t i, struct stat *st)
 {
         *st = (struct stat){.st_ino = d->ino, .st_mode = S_IFDIR};
         if (i < 2)
@@ -151,16 +152,19 @@ static const char *dir_entry(DirHandle *d, size_t i, struct stat *st)
         return d->names + d->ents[i].name_off;
 }
 
-static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                     struct fuse_file_info *fi, bool plus)
+static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
         FuseFront *f = req_front(req);
-        DirHandle *d = fi_dir(fi);
         Node **entered = NULL; /* lookups counted for this reply */
         size_t i, pos = 0, n_entered = 0;
+        DirSnap *d = NULL;
         char *buf;
-        int r = 0;
+        int r;
 
+        if (off < 0) {
+                reply_err(req, -EINVAL);
+                return;
+        }
         buf = malloc(size);
         /* a direntplus is at least 152 bytes: a bound on the lookups */
         if (!buf || (plus && !(entered = calloc(size / 152 + 1, sizeof(*entered))))) {
@@ -168,18 +172,15 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 reply_err(req, -ENOMEM);
                 return;
         }
-        pthread_mutex_lock(&d->lock);
-        if (!d->snapped || (off == 0 && d->served))
-                r = dir_snapshot(f, ino, d);
-        d->served = true;
-        for (i = (size_t)off; r >= 0 && off >= 0 && i < d->n_ents + 2; i++) {
+        r = snap_get(f, ino, off, &d);
+        for (i = (size_t)(off & UINT32_MAX); r >= 0 && i < d->n_ents + 2; i++) {
                 struct fuse_entry_param e = {0};
-                const char *name = dir_entry(d, i, &e.attr);
+                const char *name = snap_entry(d, i, &e.attr);
+                off_t next = (off_t)((uint64_t)d->id << 32 | (i + 1));
                 size_t len;
 
                 if (!plus) {
-                        len = fuse_add_direntry(req, buf + pos, size - pos, name, &e.attr,
-                                                (off_t)i + 1);
+                        len = fuse_add_direntry(req, buf + pos, size - pos, name, &e.attr, next);
                 } else {
                         char path[PATH_MAX];
                         unsigned seq, names = node_names_seq(front_node(f, ino));
@@ -195,8 +196,7 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                                 continue; /* gone since the snapshot */
                         /* e.ino 0 ("."/"..", or attributes failed): a plain
                          * entry that counts no lookup. */
-                        len = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e,
-                                                     (off_t)i + 1);
+                        len = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e, next);
                         if (e.ino) {
                                 if (len > size - pos)
                                         node_table_forget(f->nodes, front_node(f, e.ino), 1);
@@ -208,7 +208,8 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                         break;
                 pos += len;
         }
-        pthread_mutex_unlock(&d->lock);
+        if (d)
+                front_io_put(f, &d->base);
         if (r < 0) {
                 reply_err(req, r);
         } else if (fuse_reply_buf(req, buf, pos) < 0) {
@@ -220,21 +221,28 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         free(buf);
 }
 
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        /* The kernel opens directories on its own from now on (see the
+         * top), with their listings cached across opens. */
+        reply_err(req, -ENOSYS);
+}
+
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
-        dir_read(req, ino, size, off, fi, false);
+        dir_read(req, ino, size, off, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
-        dir_read(req, ino, size, off, fi, true);
+        dir_read(req, ino, size, off, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-        dir_release(req_front(req), fi_dir(fi));
+        /* fh 0: never opened here */
         reply_err(req, 0);
 }
 

@@ -35,11 +35,15 @@ static void io_hold(NodeFile *nf)
 
 void front_io_put(FuseFront *f, FrontFile *ff)
 {
-        if (atomic_fetch_sub_explicit(&ff->refs, 1, memory_order_acq_rel) == 1) {
-                f->ops->release(ff->file);
-                free(ff);
-                atomic_fetch_sub_explicit(&f->n_io, 1, memory_order_relaxed);
+        if (atomic_fetch_sub_explicit(&ff->refs, 1, memory_order_acq_rel) != 1)
+                return;
+        if (!ff->file) {
+                front_dir_drop(ff);
+                return;
         }
+        f->ops->release(ff->file);
+        free(ff);
+        atomic_fetch_sub_explicit(&f->n_io, 1, memory_order_relaxed);
 }
 
 void front_io_drop(NodeFile *nf, void *front)
@@ -77,6 +81,17 @@ static bool io_install(FuseFront *f, Node *node, FrontFile *cur, FrontFile *ff)
                 front_io_put(f, cur); /* ours */
         }
         return true;
+}
+
+FrontFile *front_io_hold(Node *node)
+{
+        return (FrontFile *)node_io_hold(node, io_hold);
+}
+
+void front_io_install(FuseFront *f, Node *node, FrontFile *cur, FrontFile *ff)
+{
+        if (!io_install(f, node, cur, ff) && cur)
+                front_io_put(f, cur);
 }
 
 static int io_open(FuseFront *f, Node *node, const char *path, int flags, FrontFile **ffp)
@@ -291,6 +306,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
                 reply_err(req, r);
                 return;
         }
+        node_listing_changed(front_node(f, parent));
         node = front_node(f, e.ino);
         ff = io_new(f, node, file);
         if (!ff) {

@@ -24,11 +24,8 @@ struct FuseFront {
         char *mountpoint;
         struct fuse_session *se;
         bool mounted;
-        /* Directory handles the kernel has not released: they leak if the
-         * connection is aborted, and the count says so in the log. (Files
-         * have no handles: see fuse-file.c.) */
-        atomic_size_t n_open;
-        atomic_size_t n_io; /* io files open, the nodes' and per-request ones */
+        atomic_uint n_snaps; /* directory listings taken (fuse-dir.c) */
+        atomic_size_t n_io;  /* io files open, the nodes' and per-request ones */
 };
 
 static inline FuseFront *req_front(fuse_req_t req)
@@ -41,15 +38,15 @@ static inline Node *front_node(FuseFront *f, fuse_ino_t ino)
         return node_table_get(f->nodes, ino);
 }
 
-/* A file of the instance the front holds: a node's io file (fuse-file.c),
- * or the base of a directory handle (fuse-dir.c, file NULL), which fh points
- * to. */
+/* What a node's io slot holds: a file of the instance (fuse-file.c), or for
+ * a directory its listing snapshot (fuse-dir.c), whose base this is with
+ * file NULL. */
 typedef struct FrontFile {
         NodeFile link; /* first: node_file_call() hands it back */
         LsFile *file;
         Node *node;
-        /* io files: the node holds one reference while the file is its io
-         * file, each request using it one more */
+        /* the node holds one reference while this is in its io slot, each
+         * request using it one more */
         atomic_uint refs;
         bool writable; /* opened read-write */
 } FrontFile;
@@ -59,8 +56,15 @@ static_assert(offsetof(FrontFile, link) == 0, "a NodeFile is its FrontFile");
  * (a union copies a lower file up for it, by name, or for a node whose names
  * are all gone into a nameless file). */
 int front_io_get(FuseFront *f, fuse_ino_t ino, bool write, FrontFile **ffp);
-/* Drops a reference taken by front_io_get(). */
+/* Drops a reference taken by front_io_get() or front_io_hold(). */
 void front_io_put(FuseFront *f, FrontFile *ff);
+/* What node's io slot holds, with a reference, or NULL. */
+FrontFile *front_io_hold(Node *node);
+/* Puts ff (the caller keeps its reference) in node's io slot in place of cur
+ * (held by the caller, or NULL), whose references then go; when another
+ * thread changed the slot first, nothing changes but the hold on cur is
+ * dropped. */
+void front_io_install(FuseFront *f, Node *node, FrontFile *cur, FrontFile *ff);
 /* Before the last name of the file st goes (unlink, rename over it): makes
  * sure its node, if the kernel has it, keeps an io file, so a process that
  * has it open still reaches the data. */
@@ -104,7 +108,7 @@ int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX
  * lookup it counted. */
 void front_reply_entry(fuse_req_t req, FuseFront *f, const struct fuse_entry_param *e);
 
-/* Frees a directory handle (fuse-dir.c), for handles never released. */
+/* Frees a directory listing (fuse-dir.c) whose last reference went. */
 void front_dir_drop(FrontFile *ff);
 
 /* File ops (fuse-file.c) and directory ops (fuse-dir.c) into the table. */

@@ -77,8 +77,10 @@ static void reply_new_entry(fuse_req_t req, FuseFront *f, fuse_ino_t parent, con
         struct fuse_entry_param e;
         struct stat st;
 
-        if (r >= 0)
+        if (r >= 0) {
+                node_listing_changed(front_node(f, parent));
                 r = f->ops->getattr(f->inst, path, &st);
+        }
         if (r >= 0)
                 r = front_enter(f, front_node(f, parent), name, path, seq, NULL, &st, &e);
         if (r < 0)
@@ -383,8 +385,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
         if (known && !dir)
                 front_io_pin(f, &st, path);
         r = dir ? f->ops->rmdir(f->inst, path) : f->ops->unlink(f->inst, path);
-        if (r >= 0)
+        if (r >= 0) {
                 node_names_changed(front_node(f, parent));
+                node_listing_changed(front_node(f, parent));
+        }
         if (r >= 0 && known)
                 node_table_unlinked(f->nodes, &st, path);
         reply_err(req, r);
@@ -430,6 +434,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
         if (r >= 0) {
                 node_names_changed(front_node(f, parent));
                 node_names_changed(front_node(f, newparent));
+                node_listing_changed(front_node(f, parent));
+                node_listing_changed(front_node(f, newparent));
         }
         node_table_rename_end(f->nodes, &rn, r >= 0);
         reply_err(req, r);
@@ -627,9 +633,8 @@ int front_run(FuseFront *f)
         return r > 0 ? -r : r;
 }
 
-/* A file still held when the session ends: an io file of a node the kernel
- * never forgot (nothing else holds it now: the workers are gone), or a
- * directory handle it can no longer release (connection aborted). */
+/* What a node's io slot still holds when the session ends (the kernel never
+ * forgot the node); the workers are gone, nothing else holds it now. */
 static void drop_orphan(NodeFile *nf, void *userdata)
 {
         FrontFile *ff = (FrontFile *)nf;
@@ -640,7 +645,6 @@ static void drop_orphan(NodeFile *nf, void *userdata)
                 free(ff);
         } else {
                 front_dir_drop(ff);
-                atomic_fetch_sub_explicit(&f->n_open, 1, memory_order_relaxed);
         }
 }
 
@@ -668,9 +672,4 @@ FuseFront *front_free(FuseFront *f)
 size_t front_n_nodes(FuseFront *f)
 {
         return node_table_count(f->nodes);
-}
-
-size_t front_n_open(FuseFront *f)
-{
-        return atomic_load_explicit(&f->n_open, memory_order_relaxed);
 }

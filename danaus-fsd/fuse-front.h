@@ -73,6 +73,5 @@ int front_run(FuseFront *f);
 /* Unmounts if still mounted, ends the session, drops the node table. */
 FuseFront *front_free(FuseFront *f);
 
-/* Nodes the kernel holds now, files and directories it has open (for logs). */
+/* Nodes the kernel holds now (for logs). */
 size_t front_n_nodes(FuseFront *f);
-size_t front_n_open(FuseFront *f);

@@ -20,15 +20,16 @@
 #define SHARD_BUCKETS_MIN 64
 
 struct Node {
-        Node *next;                 /* bucket chain, protected by the shard's lock */
-        dev_t dev;                  /* key, immutable */
-        ino_t ino;                  /* key, immutable */
-        uint64_t nlookup;           /* protected by the shard's lock */
-        pthread_mutex_t lock;       /* protects type and paths; taken after the shard's */
-        mode_t type;                /* S_IFMT bits */
-        NodeFile *files;            /* open files, see node_file_add() */
-        NodeFile *io;               /* the io file (also in files), see node_io_hold() */
-        _Atomic unsigned names_seq; /* see node_names_changed() */
+        Node *next;                   /* bucket chain, protected by the shard's lock */
+        dev_t dev;                    /* key, immutable */
+        ino_t ino;                    /* key, immutable */
+        uint64_t nlookup;             /* protected by the shard's lock */
+        pthread_mutex_t lock;         /* protects type and paths; taken after the shard's */
+        mode_t type;                  /* S_IFMT bits */
+        NodeFile *files;              /* open files, see node_file_add() */
+        NodeFile *io;                 /* the io file (also in files), see node_io_hold() */
+        _Atomic unsigned names_seq;   /* see node_names_changed() */
+        _Atomic unsigned listing_gen; /* see node_listing_changed() */
         unsigned n_paths;
         char *paths[NODE_MAX_PATHS]; /* [0] is the name used for operations */
 };
@@ -354,6 +355,16 @@ unsigned node_names_seq(Node *dir)
 void node_names_changed(Node *dir)
 {
         atomic_fetch_add_explicit(&dir->names_seq, 1, memory_order_seq_cst);
+}
+
+unsigned node_listing_gen(Node *dir)
+{
+        return atomic_load_explicit(&dir->listing_gen, memory_order_acquire);
+}
+
+void node_listing_changed(Node *dir)
+{
+        atomic_fetch_add_explicit(&dir->listing_gen, 1, memory_order_release);
 }
 
 int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,

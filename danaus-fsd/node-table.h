@@ -62,6 +62,10 @@ int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, uns
  * runs without the directory lock, so it can race with the removal. */
 unsigned node_names_seq(Node *dir);
 void node_names_changed(Node *dir);
+/* Any entry made or removed in directory dir bumps this one, after the
+ * change: a listing taken at an older count may be out of date. */
+unsigned node_listing_gen(Node *dir);
+void node_listing_changed(Node *dir);
 /* node_table_lookup(), and -ESTALE when names left dir since names_seq. */
 int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
                          Node *dir, unsigned names_seq, Node **nodep);
