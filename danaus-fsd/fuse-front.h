@@ -32,11 +32,17 @@ typedef struct FrontCache {
         unsigned max_idle_threads;
 } FrontCache;
 
+/* Timeouts of a minute: every change reaches the branches through this
+ * process (DESIGN.md: branches change only through Danaus), which keeps the
+ * kernel's entries and attributes right by itself, and the fast path
+ * invalidates what it changes. The timeout only bounds how long a change
+ * made behind Danaus' back stays unseen. (1 s made a union's stat loop
+ * revalidate 10,000 entries whenever its warm-up took longer than that.) */
 #define FRONT_CACHE_DEFAULT                                                                        \
         ((FrontCache){                                                                             \
-            .entry_timeout = 1.0,                                                                  \
-            .attr_timeout = 1.0,                                                                   \
-            .negative_timeout = 1.0,                                                               \
+            .entry_timeout = 60.0,                                                                 \
+            .attr_timeout = 60.0,                                                                  \
+            .negative_timeout = 60.0,                                                              \
             .keep_cache = true,                                                                    \
             .cache_readdir = true,                                                                 \
             .noflush = true,                                                                       \
