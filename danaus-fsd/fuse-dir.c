@@ -183,7 +183,7 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, boo
                         len = fuse_add_direntry(req, buf + pos, size - pos, name, &e.attr, next);
                 } else {
                         char path[PATH_MAX];
-                        unsigned seq, names = node_names_seq(front_node(f, ino));
+                        unsigned seq, names = node_names_seq(front_node(f, ino), name);
                         struct stat st;
                         int rl = -ENOENT;
 

@@ -190,8 +190,13 @@ int front_io_get(FuseFront *f, fuse_ino_t ino, bool write, FrontFile **ffp)
                 named = r >= 0;
                 if (named)
                         r = io_open(f, node, path, write ? O_RDWR : O_RDWR | LS_O_NOCOPYUP, &ff);
-                if (r == -ESTALE)
+                if (named && (r == -ESTALE || (r == -ENOENT && cur))) {
+                        /* The name went without the node hearing of it (the
+                         * union reported another inode number for it at
+                         * the removal): the file left is the one it holds. */
+                        node_drop_path(node, path);
                         named = false;
+                }
                 if (!named && cur)
                         r = io_copy_nameless(f, cur, &ff);
                 if (r < 0) {

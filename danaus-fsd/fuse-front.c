@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * FUSE Front: the session of one mount, INIT, and the namespace operations
- * (lookup, attributes, entries, rename, xattrs). File handles are in
- * fuse-file.c, directory handles in fuse-dir.c.
+ * (lookup, attributes, entries, rename, xattrs). Files are in
+ * fuse-file.c, directories in fuse-dir.c.
  *
- * Node ids are Node pointers and fh values handle pointers: only the kernel
- * hands them back, and it is trusted (the shared-memory path uses checked
- * handles instead).
+ * Node ids are Node pointers (fh is always 0): only the kernel hands them
+ * back, and it is trusted (the shared-memory path uses checked handles
+ * instead).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -44,7 +44,8 @@ int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX
 
         for (tries = 0;; tries++) {
                 r = node_table_lookup_in(f->nodes, st, path, tries < 8 ? seq : NODE_SEQ_ANY,
-                                         names_seq ? parent : NULL, names_seq ? *names_seq : 0, &n);
+                                         names_seq ? parent : NULL, name,
+                                         names_seq ? *names_seq : 0, &n);
                 if (r != -EAGAIN)
                         break;
                 r = node_child_path(f->nodes, parent, name, path, &seq);
@@ -133,7 +134,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         int r, tries = 0;
 
 again:
-        names = node_names_seq(dir);
+        names = node_names_seq(dir, name);
         r = front_child_path(f, parent, name, path, &seq);
         if (r >= 0)
                 r = f->ops->getattr(f->inst, path, &st);
@@ -145,8 +146,8 @@ again:
         }
         if (r >= 0)
                 /* after a few rounds of names leaving: as found */
-                r = front_enter(f, dir, name, path, seq, tries < 4 ? &names : NULL, &st, &e);
-        if (r == -ESTALE && tries++ < 4)
+                r = front_enter(f, dir, name, path, seq, tries < 16 ? &names : NULL, &st, &e);
+        if (r == -ESTALE && tries++ < 16)
                 goto again;
         if (r < 0)
                 reply_err(req, r);
@@ -386,7 +387,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
                 front_io_pin(f, &st, path);
         r = dir ? f->ops->rmdir(f->inst, path) : f->ops->unlink(f->inst, path);
         if (r >= 0) {
-                node_names_changed(front_node(f, parent));
+                node_names_changed(front_node(f, parent), name);
                 node_listing_changed(front_node(f, parent));
         }
         if (r >= 0 && known)
@@ -432,8 +433,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
         node_table_rename_begin(f->nodes, &rn);
         r = f->ops->rename(f->inst, oldpath, newpath, flags);
         if (r >= 0) {
-                node_names_changed(front_node(f, parent));
-                node_names_changed(front_node(f, newparent));
+                node_names_changed(front_node(f, parent), name);
+                node_names_changed(front_node(f, newparent), newname);
                 node_listing_changed(front_node(f, parent));
                 node_listing_changed(front_node(f, newparent));
         }

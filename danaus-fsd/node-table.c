@@ -18,18 +18,19 @@
 #define NODE_MAX_PATHS    4  /* names kept per hard-linked file; the oldest goes first */
 #define N_SHARDS          64 /* power of two */
 #define SHARD_BUCKETS_MIN 64
+#define NODE_NAME_SLOTS   8 /* removal counts per directory, by name hash */
 
 struct Node {
-        Node *next;                   /* bucket chain, protected by the shard's lock */
-        dev_t dev;                    /* key, immutable */
-        ino_t ino;                    /* key, immutable */
-        uint64_t nlookup;             /* protected by the shard's lock */
-        pthread_mutex_t lock;         /* protects type and paths; taken after the shard's */
-        mode_t type;                  /* S_IFMT bits */
-        NodeFile *files;              /* open files, see node_file_add() */
-        NodeFile *io;                 /* the io file (also in files), see node_io_hold() */
-        _Atomic unsigned names_seq;   /* see node_names_changed() */
-        _Atomic unsigned listing_gen; /* see node_listing_changed() */
+        Node *next;           /* bucket chain, protected by the shard's lock */
+        dev_t dev;            /* key, immutable */
+        ino_t ino;            /* key, immutable */
+        uint64_t nlookup;     /* protected by the shard's lock */
+        pthread_mutex_t lock; /* protects type and paths; taken after the shard's */
+        mode_t type;          /* S_IFMT bits */
+        NodeFile *files;      /* open files, see node_file_add() */
+        NodeFile *io;         /* the io file (also in files), see node_io_hold() */
+        _Atomic unsigned names_seq[NODE_NAME_SLOTS]; /* see node_names_changed() */
+        _Atomic unsigned listing_gen;                /* see node_listing_changed() */
         unsigned n_paths;
         char *paths[NODE_MAX_PATHS]; /* [0] is the name used for operations */
 };
@@ -347,14 +348,23 @@ int node_child_path(NodeTable *t, Node *parent, const char *name, char buf[PATH_
         return r;
 }
 
-unsigned node_names_seq(Node *dir)
+static _Atomic unsigned *names_slot(Node *dir, const char *name)
 {
-        return atomic_load_explicit(&dir->names_seq, memory_order_seq_cst);
+        uint32_t h = 2166136261u; /* FNV-1a */
+
+        for (; *name; name++)
+                h = (h ^ (unsigned char)*name) * 16777619u;
+        return &dir->names_seq[h % NODE_NAME_SLOTS];
 }
 
-void node_names_changed(Node *dir)
+unsigned node_names_seq(Node *dir, const char *name)
 {
-        atomic_fetch_add_explicit(&dir->names_seq, 1, memory_order_seq_cst);
+        return atomic_load_explicit(names_slot(dir, name), memory_order_seq_cst);
+}
+
+void node_names_changed(Node *dir, const char *name)
+{
+        atomic_fetch_add_explicit(names_slot(dir, name), 1, memory_order_seq_cst);
 }
 
 unsigned node_listing_gen(Node *dir)
@@ -370,11 +380,11 @@ void node_listing_changed(Node *dir)
 int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
                       Node **nodep)
 {
-        return node_table_lookup_in(t, st, path, seq, NULL, 0, nodep);
+        return node_table_lookup_in(t, st, path, seq, NULL, NULL, 0, nodep);
 }
 
 int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
-                         Node *dir, unsigned names_seq, Node **nodep)
+                         Node *dir, const char *name, unsigned names_seq, Node **nodep)
 {
         uint64_t h = key_hash(st->st_dev, st->st_ino);
         Shard *s = shard_of(t, h);
@@ -400,7 +410,7 @@ int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, 
         /* Under the lock of the shard the name's node lives in, which the
          * removal takes to forget the name after bumping the count: either
          * the count moved, or the removal will find what we add. */
-        if (dir && node_names_seq(dir) != names_seq) {
+        if (dir && node_names_seq(dir, name) != names_seq) {
                 pthread_mutex_unlock(&s->lock);
                 free(copy);
                 return -ESTALE;
@@ -531,6 +541,13 @@ static void with_node(NodeTable *t, const struct stat *st, void (*fn)(Node *, co
 static void remove_path_fn(Node *n, const void *path)
 {
         node_remove_path(n, path);
+}
+
+void node_drop_path(Node *n, const char *path)
+{
+        pthread_mutex_lock(&n->lock);
+        node_remove_path(n, path);
+        pthread_mutex_unlock(&n->lock);
 }
 
 void node_table_unlinked(NodeTable *t, const struct stat *st, const char *path)

@@ -55,23 +55,27 @@ int node_child_path(NodeTable *t, Node *parent, const char *name, char buf[PATH_
 int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
                       Node **nodep);
 
-/* Names leaving directory dir (unlink, rmdir, rename) bump its count, before
- * the table forgets them. A lookup that read the count before it looked the
- * name up passes it to node_table_lookup_in(), which refuses (-ESTALE) to
- * record a name that may have left meanwhile: a kernel revalidating a name
- * runs without the directory lock, so it can race with the removal. */
-unsigned node_names_seq(Node *dir);
-void node_names_changed(Node *dir);
+/* A name leaving directory dir (unlink, rmdir, rename) bumps a count of dir
+ * (one of a few, by the name's hash) before the table forgets the name. A
+ * lookup that read the count before it looked the name up passes it to
+ * node_table_lookup_in(), which refuses (-ESTALE) to record the name if it
+ * may have left meanwhile: a kernel revalidating a name runs without the
+ * directory lock, so it can race with the removal. */
+unsigned node_names_seq(Node *dir, const char *name);
+void node_names_changed(Node *dir, const char *name);
 /* Any entry made or removed in directory dir bumps this one, after the
  * change: a listing taken at an older count may be out of date. */
 unsigned node_listing_gen(Node *dir);
 void node_listing_changed(Node *dir);
-/* node_table_lookup(), and -ESTALE when names left dir since names_seq. */
+/* node_table_lookup(), and -ESTALE when name left dir since names_seq. */
 int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
-                         Node *dir, unsigned names_seq, Node **nodep);
+                         Node *dir, const char *name, unsigned names_seq, Node **nodep);
 
 /* Drops n kernel lookups; frees the node when none is left. */
 void node_table_forget(NodeTable *t, Node *n, uint64_t nlookup);
+
+/* Node n's name path turned out to hold nothing or another file: forget it. */
+void node_drop_path(Node *n, const char *path);
 
 /* The entry path (whose file was st) is gone: forget that name. */
 void node_table_unlinked(NodeTable *t, const struct stat *st, const char *path);
