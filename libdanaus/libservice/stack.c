@@ -64,6 +64,8 @@ int stack_new(const PoolConfig *cfg, const PoolMount *mount, LsInstance **instp,
                 return 0;
         }
         r = union_new(branches, mount->n_branches, mount->branches[0].writable, instp);
+        if (r >= 0)
+                union_set_copy_up_sync(*instp, !mount->copy_up_volatile);
         free(branches);
         if (r < 0)
                 snprintf(err, n_err, "union for %s: %s", mount->mountpoint, strerror(-r));

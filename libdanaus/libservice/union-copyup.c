@@ -310,7 +310,7 @@ static bool all_zero(const char *buf, size_t n)
 
 /* copy_file_range over the data segments of sfd. -EXDEV, -EOPNOTSUPP,
  * -ENOSYS or -EINVAL tell the caller to fall back to chunks. */
-static int copy_kernel(int sfd, int dfd, off_t size)
+static int copy_kernel(int sfd, int dfd, off_t size, bool sync)
 {
         off_t off = 0;
 
@@ -348,7 +348,8 @@ static int copy_kernel(int sfd, int dfd, off_t size)
                          * is copied: the fsync before the copy is published
                          * then waits for the tail only. Advisory: a failure
                          * here is caught by that fsync. */
-                        sync_file_range(dfd, data, n, SYNC_FILE_RANGE_WRITE);
+                        if (sync)
+                                sync_file_range(dfd, data, n, SYNC_FILE_RANGE_WRITE);
                         data += n;
                 }
                 off = hole;
@@ -414,7 +415,7 @@ static int copy_data(Union *u, int b, const char *src, const struct stat *st, Ls
         dfd = file_kernel_fd(df);
         r = -EOPNOTSUPP;
         if (sfd >= 0 && dfd >= 0)
-                r = copy_kernel(sfd, dfd, st->st_size);
+                r = copy_kernel(sfd, dfd, st->st_size, u->copy_sync);
         if (r == -EXDEV || r == -EOPNOTSUPP || r == -ENOSYS || r == -EINVAL)
                 r = copy_chunks(sf, df, st->st_size);
         sf->inst->ops->release(sf);
@@ -444,7 +445,7 @@ static int copy_node(Union *u, int b, const char *src, const struct stat *st, co
                 if (r >= 0 && !no_data)
                         r = df->inst->ops->ftruncate(df, st->st_size);
                 /* durable before the rename publishes it, as overlayfs does */
-                if (r >= 0)
+                if (r >= 0 && u->copy_sync)
                         r = df->inst->ops->fsync(df, true);
                 df->inst->ops->release(df);
         } else if (S_ISLNK(st->st_mode)) {

@@ -85,6 +85,7 @@ typedef struct Union {
         LsInstance **branches;
         size_t n_branches;
         bool writable;
+        bool copy_sync; /* see union_set_copy_up_sync() */
         /* all branch roots on one st_dev: inode numbers are passed through */
         bool same_dev;
         UnionDircache *dircache;

@@ -1283,6 +1283,11 @@ static const LsOps union_ops = {
     .release = union_release,
 };
 
+void union_set_copy_up_sync(LsInstance *inst, bool sync)
+{
+        to_union(inst)->copy_sync = sync;
+}
+
 int union_new(LsInstance **branches, size_t n_branches, bool top_writable, LsInstance **instp)
 {
         Union *u;
@@ -1303,6 +1308,7 @@ int union_new(LsInstance **branches, size_t n_branches, bool top_writable, LsIns
         u->same_dev = true;
         atomic_init(&u->tmp_counter, 0);
         atomic_init(&u->copyups, 0);
+        u->copy_sync = true;
         atomic_init(&u->ns_started, 0);
         atomic_init(&u->ns_finished, 0);
         for (size_t i = 0; i < UNION_COPYUP_LOCKS; i++)

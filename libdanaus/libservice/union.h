@@ -11,3 +11,7 @@
 /* Takes ownership of branches[0..n) (also on failure). branches[0] is the top;
  * when top_writable is false the union is read-only (-EROFS). */
 int union_new(LsInstance **branches, size_t n_branches, bool top_writable, LsInstance **instp);
+/* Durable (the default): a copy-up's data is synced to disk before the copy
+ * is published. Off: it is not (faster; after a crash the copy may be empty
+ * or partial and hide the lower file, as with overlayfs' volatile option). */
+void union_set_copy_up_sync(LsInstance *inst, bool sync);

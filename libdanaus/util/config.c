@@ -213,9 +213,10 @@ static int parse_branch(Parse *p, struct json_object *o, const char *where, Pool
 
 static int parse_mount(Parse *p, struct json_object *o, const char *where, PoolMount *m)
 {
-        static const char *const keys[] = {"mountpoint", "branches", NULL};
+        static const char *const keys[] = {"mountpoint", "branches", "copy_up", NULL};
         struct json_object *arr;
         char full[128], item[256];
+        char *copy_up = NULL;
         size_t n;
         int r;
 
@@ -232,6 +233,18 @@ static int parse_mount(Parse *p, struct json_object *o, const char *where, PoolM
             !ls_path_valid(m->mountpoint + 1))
                 return fail(p, full, "\"%s\" must be an absolute, normalised path other than /",
                             m->mountpoint);
+        r = get_string(p, o, where, "copy_up", false, &copy_up);
+        if (r < 0)
+                return r;
+        if (copy_up) {
+                bool ok = strcmp(copy_up, "durable") == 0 || strcmp(copy_up, "volatile") == 0;
+
+                m->copy_up_volatile = strcmp(copy_up, "volatile") == 0;
+                free(copy_up);
+                key_join(full, sizeof(full), where, "copy_up");
+                if (!ok)
+                        return fail(p, full, "must be \"durable\" or \"volatile\"");
+        }
         key_join(full, sizeof(full), where, "branches");
         if (!json_object_object_get_ex(o, "branches", &arr))
                 return fail(p, full, "missing");

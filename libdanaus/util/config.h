@@ -21,6 +21,10 @@ typedef struct PoolMount {
         char *mountpoint;     /* absolute */
         PoolBranch *branches; /* [0] is the top */
         size_t n_branches;
+        /* "copy_up": "volatile": copy-ups are not synced to disk before they
+         * are published (as overlayfs' volatile option; a crash may leave an
+         * empty or partial copy hiding the lower file). Default "durable". */
+        bool copy_up_volatile;
 } PoolMount;
 
 typedef enum PoolBackendType {

@@ -86,7 +86,8 @@ danaus_stop() {
 }
 
 # write_pool FILE POOL ROOT MOUNTPOINT BRANCH[:rw|:ro]...: a one-mount pool
-# definition on the local backend. The first branch is the top.
+# definition on the local backend. The first branch is the top. T_COPY_UP,
+# when set, is the mount's "copy_up" ("durable" or "volatile").
 write_pool() {
         local file=$1 pool=$2 root=$3 mp=$4; shift 4
         local b sep="" branches=""
@@ -98,7 +99,7 @@ write_pool() {
 {
   "pool": "$pool",
   "backend": { "type": "local", "root": "$root" },
-  "mounts": [ { "mountpoint": "$mp", "branches": [ $branches ] } ]
+  "mounts": [ { "mountpoint": "$mp", ${T_COPY_UP:+\"copy_up\": \"$T_COPY_UP\", }"branches": [ $branches ] } ]
 }
 JSON
 }

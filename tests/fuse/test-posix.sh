@@ -102,6 +102,15 @@ state "$MNT" >"$T_DIR/union.state2"
 diff -u "$T_DIR/union.state" "$T_DIR/union.state2" || { echo "not ok - union view changed across a remount"; rc=1; }
 t_umount
 if [ "$MNT_KIND" = danaus ]; then
+        # the same checks on a fresh top with copy-ups not synced before they
+        # are published ("copy_up": "volatile")
+        make_rw "$T_ROOT/vrw"
+        T_COPY_UP=volatile t_mount volatile vrw:rw ro1:ro ro2:ro
+        grep -q '"copy_up": "volatile"' "$T_DIR/volatile.json" || { echo "not ok - copy_up not in the pool"; rc=1; }
+        "$PC" union "$MNT" --upper "$T_ROOT/vrw" --lower "$T_ROOT/ro1" --lower "$T_ROOT/ro2" --whiteout oci || rc=1
+        t_umount
+fi
+if [ "$MNT_KIND" = danaus ]; then
         # the read-only branches are what they were
         snapshot >"$T_DIR/lower.after"
         diff -u "$T_DIR/lower.before" "$T_DIR/lower.after" || { echo "not ok - read-only branches modified"; rc=1; }

@@ -22,7 +22,7 @@ static const char *valid =
     "    { \"mountpoint\": \"/danaus/tenantA/c1\",\n"
     "      \"branches\": [ { \"path\": \"containers/c1\", \"mode\": \"rw\" },\n"
     "                    { \"path\": \"images/debian-12/\", \"mode\": \"ro\" } ] },\n"
-    "    { \"mountpoint\": \"/danaus/tenantA/c2\",\n"
+    "    { \"mountpoint\": \"/danaus/tenantA/c2\", \"copy_up\": \"volatile\",\n"
     "      \"branches\": [ { \"path\": \".\", \"mode\": \"ro\" } ] }\n"
     "  ]\n"
     "}\n";
@@ -50,6 +50,8 @@ START_TEST(test_valid)
         ck_assert_str_eq(cfg->mounts[1].branches[0].path, "");
         ck_assert(pool_mount_read_only(&cfg->mounts[1]));
         ck_assert(!pool_mount_read_only(&cfg->mounts[0]));
+        ck_assert(!cfg->mounts[0].copy_up_volatile); /* durable unless asked */
+        ck_assert(cfg->mounts[1].copy_up_volatile);
         pool_config_free(cfg);
 }
 END_TEST
@@ -86,6 +88,8 @@ START_TEST(test_errors_name_the_key)
         expect_error("\"/danaus/tenantA/c2\"", "\"/danaus/tenantA/c1/sub\"",
                      "mounts[1].mountpoint:");
         expect_error("\"mode\": \"ro\"", "\"mode\": \"rx\"", "mounts[0].branches[1].mode:");
+        expect_error("\"volatile\"", "\"fast\"", "mounts[1].copy_up: must be");
+        expect_error("\"volatile\"", "true", "mounts[1].copy_up:");
         expect_error("\"mode\": \"ro\"", "\"mode\": \"rw\"", "mounts[0].branches[1].mode:");
         expect_error("\"containers/c1\"", "\"../etc\"", "mounts[0].branches[0].path:");
         expect_error("\"containers/c1\"", "\"/etc\"", "mounts[0].branches[0].path:");
