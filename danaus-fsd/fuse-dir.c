@@ -10,8 +10,9 @@
  * node keeps one snapshot of its listing (the instance's readdir has no
  * cursor to resume) in its io slot, shared by every reader: a read at
  * offset 0 takes a fresh one when the directory changed since (a count
- * bumped by every entry made or removed through this front), a read further
- * on pages through the one it started in. Offsets carry the snapshot's
+ * bumped by every entry made or removed through this front, and the
+ * directory's number, mtime and ctime), a read further on pages through the
+ * one it started in. Offsets carry the snapshot's
  * number in their upper 32 bits and 1 + the entry's index in the lower ones
  * ("." and ".." are entries 0 and 1); a reader whose snapshot was replaced
  * meanwhile goes on by index in the new one.
@@ -33,7 +34,7 @@ typedef struct DirSnap {
         FrontFile base; /* first: the node's io slot points here; file NULL */
         uint32_t id;    /* in the offsets handed out from it */
         unsigned gen;   /* the directory's listing count it was taken at */
-        ino_t ino;      /* the directory's own, for "." and ".." */
+        struct stat st; /* the directory's attributes then (st_ino for "." and "..") */
         DirEntry *ents;
         size_t n_ents, cap_ents;
         char *names; /* NUL-terminated names, back to back */
@@ -85,7 +86,6 @@ static int snap_take(FuseFront *f, fuse_ino_t ino, DirSnap **dp)
 {
         Node *node = front_node(f, ino);
         char path[PATH_MAX];
-        struct stat st;
         DirSnap *d;
         int r;
 
@@ -103,17 +103,36 @@ static int snap_take(FuseFront *f, fuse_ino_t ino, DirSnap **dp)
             1;
         r = front_path(f, ino, path);
         if (r >= 0)
-                r = f->ops->getattr(f->inst, path, &st);
-        if (r >= 0) {
-                d->ino = st.st_ino;
+                r = f->ops->getattr(f->inst, path, &d->st);
+        if (r >= 0)
                 r = f->ops->readdir(f->inst, path, snap_fill, d);
-        }
         if (r < 0) {
                 front_dir_drop(&d->base);
                 return r;
         }
         *dp = d;
         return 0;
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+        return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether d still shows directory ino: no entry made or removed through the
+ * front since, and the directory its name holds is the one d was taken of,
+ * unchanged (a node can outlive its directory: the number of a directory
+ * removed behind a stale name may come back as a new one). */
+static bool snap_current(FuseFront *f, fuse_ino_t ino, DirSnap *d)
+{
+        char path[PATH_MAX];
+        struct stat st;
+
+        if (d->gen != node_listing_gen(front_node(f, ino)))
+                return false;
+        return front_path(f, ino, path) >= 0 && f->ops->getattr(f->inst, path, &st) >= 0 &&
+               st.st_ino == d->st.st_ino && st.st_dev == d->st.st_dev &&
+               same_time(&st.st_mtim, &d->st.st_mtim) && same_time(&st.st_ctim, &d->st.st_ctim);
 }
 
 /* The snapshot a read at off goes on in (held). */
@@ -124,7 +143,9 @@ static int snap_get(FuseFront *f, fuse_ino_t ino, off_t off, DirSnap **dp)
         int r;
 
         cur = (DirSnap *)front_io_hold(node);
-        if (cur && (off != 0 || cur->gen == node_listing_gen(node))) {
+        /* (a file's io file here would be left from another kind of file
+         * under this number: replaced below) */
+        if (cur && !cur->base.file && (off != 0 || snap_current(f, ino, cur))) {
                 *dp = cur;
                 return 0;
         }
@@ -143,7 +164,7 @@ static int snap_get(FuseFront *f, fuse_ino_t ino, off_t off, DirSnap **dp)
 /* Entry i of the listing with "." and ".." in front. */
 static const char *snap_entry(DirSnap *d, size_t i, struct stat *st)
 {
-        *st = (struct stat){.st_ino = d->ino, .st_mode = S_IFDIR};
+        *st = (struct stat){.st_ino = d->st.st_ino, .st_mode = S_IFDIR};
         if (i < 2)
                 return i == 0 ? "." : "..";
         i -= 2;

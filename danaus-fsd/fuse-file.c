@@ -182,6 +182,12 @@ int front_io_get(FuseFront *f, fuse_ino_t ino, bool write, FrontFile **ffp)
 
         for (tries = 0;; tries++) {
                 cur = (FrontFile *)node_io_hold(node, io_hold);
+                if (cur && !cur->file) {
+                        /* a directory's listing: no file to go through (a
+                         * SETATTR of a removed directory ends here) */
+                        front_io_put(f, cur);
+                        return -ENOENT;
+                }
                 if (cur && (!write || cur->writable)) {
                         *ffp = cur;
                         return 0;

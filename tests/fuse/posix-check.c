@@ -609,6 +609,18 @@ static void t_unlink_open(void)
 
 static void t_rmdir(void)
 {
+        /* a directory removed while open: attribute calls through its fd
+         * may fail (no name is left to go by) but must not take the
+         * service down, and the listing of its parent goes on */
+        int dfd;
+        SYS(mkdir(M("rmd_open"), 0755));
+        SYS(dfd = open(M("rmd_open"), O_RDONLY | O_DIRECTORY));
+        EXPECT(dir_has(M("rmd_open"), "x") == 0, "new directory not empty"); /* listed once */
+        SYS(rmdir(M("rmd_open")));
+        (void)fchmod(dfd, 0700);
+        (void)futimens(dfd, NULL);
+        close(dfd);
+        EXPECT(dir_has(mnt, "rmd_open") == 0, "removed open directory still listed");
         EXPECT_ERR(rmdir(M("del")), ENOTEMPTY);
         EXPECT_ERR(rmdir(M("lfile")), ENOTDIR);
         SYS(unlink(M("del/f1")));
