@@ -195,6 +195,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
                 r = f->ops->getattr(f->inst, path, &st);
         if (r == -ENOENT)
                 r = node_file_call(front_node(f, ino), fstat_fn, &st);
+        if (r == -ENOENT && node_gone_attr(front_node(f, ino), &st))
+                r = 0; /* a removed directory, still open */
         if (r < 0)
                 reply_err(req, r);
         else
@@ -366,6 +368,19 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
         reply_new_entry(req, f, newparent, newname, path, seq, r);
 }
 
+/* After the last name of directory st went: the node keeps its attributes
+ * for whoever has it open (fstat). Files keep their data instead, through
+ * front_io_pin() before the name goes. */
+static void front_keep_dir_attr(FuseFront *f, const struct stat *st)
+{
+        Node *n;
+
+        if (S_ISDIR(st->st_mode) && (n = node_table_hold(f->nodes, st))) {
+                node_set_gone_attr(n, st);
+                node_table_forget(f->nodes, n, 1);
+        }
+}
+
 /* unlink and rmdir: the node forgets the name the entry had. */
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
@@ -390,6 +405,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
                 node_names_changed(front_node(f, parent), name);
                 node_listing_changed(front_node(f, parent));
         }
+        if (r >= 0 && known && dir)
+                front_keep_dir_attr(f, &st);
         if (r >= 0 && known)
                 node_table_unlinked(f->nodes, &st, path);
         reply_err(req, r);
@@ -438,6 +455,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
                 node_listing_changed(front_node(f, parent));
                 node_listing_changed(front_node(f, newparent));
         }
+        if (r >= 0 && rn.dst && !(flags & RENAME_EXCHANGE) &&
+            (dst.st_ino != src.st_ino || dst.st_dev != src.st_dev))
+                front_keep_dir_attr(f, &dst);
         node_table_rename_end(f->nodes, &rn, r >= 0);
         reply_err(req, r);
 }

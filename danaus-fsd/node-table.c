@@ -29,6 +29,7 @@ struct Node {
         mode_t type;          /* S_IFMT bits */
         NodeFile *files;      /* open files, see node_file_add() */
         NodeFile *io;         /* the io file (also in files), see node_io_hold() */
+        struct stat *gone;    /* see node_set_gone_attr() */
         _Atomic unsigned names_seq[NODE_NAME_SLOTS]; /* see node_names_changed() */
         _Atomic unsigned listing_gen;                /* see node_listing_changed() */
         unsigned n_paths;
@@ -190,6 +191,7 @@ static void table_io_drop(NodeTable *t, NodeFile *io)
 static Node *node_free(Node *n)
 {
         if (n) {
+                free(n->gone);
                 node_clear_paths(n);
                 pthread_mutex_destroy(&n->lock);
                 free(n);
@@ -441,8 +443,11 @@ int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, 
         }
         /* Every name was gone: the io file kept the data for whoever had it
          * open, but this number may now be another file's. */
-        if (n->n_paths == 0)
+        if (n->n_paths == 0) {
                 stale = node_io_detach(n);
+                free(n->gone);
+                n->gone = NULL;
+        }
         node_add_path(n, copy);
         pthread_mutex_unlock(&n->lock);
         n->nlookup++;
@@ -541,6 +546,32 @@ static void with_node(NodeTable *t, const struct stat *st, void (*fn)(Node *, co
 static void remove_path_fn(Node *n, const void *path)
 {
         node_remove_path(n, path);
+}
+
+void node_set_gone_attr(Node *n, const struct stat *st)
+{
+        struct stat *copy = malloc(sizeof(*copy));
+
+        if (!copy)
+                return; /* fstat of it answers ENOENT, as before */
+        *copy = *st;
+        copy->st_nlink = 0;
+        pthread_mutex_lock(&n->lock);
+        free(n->gone);
+        n->gone = copy;
+        pthread_mutex_unlock(&n->lock);
+}
+
+bool node_gone_attr(Node *n, struct stat *st)
+{
+        bool have;
+
+        pthread_mutex_lock(&n->lock);
+        have = n->gone != NULL;
+        if (have)
+                *st = *n->gone;
+        pthread_mutex_unlock(&n->lock);
+        return have;
 }
 
 void node_drop_path(Node *n, const char *path)

@@ -74,6 +74,12 @@ int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, 
 /* Drops n kernel lookups; frees the node when none is left. */
 void node_table_forget(NodeTable *t, Node *n, uint64_t nlookup);
 
+/* The last attributes of a directory whose last name was removed while the
+ * kernel still has it (an fd on it may fstat it): kept until the node goes
+ * or gets a name again. */
+void node_set_gone_attr(Node *n, const struct stat *st);
+bool node_gone_attr(Node *n, struct stat *st);
+
 /* Node n's name path turned out to hold nothing or another file: forget it. */
 void node_drop_path(Node *n, const char *path);
 
