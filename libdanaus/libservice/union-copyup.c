@@ -691,6 +691,18 @@ static int copy_tree_rec(Union *u, const char *src, const char *dst, bool opaque
         r = union_bops(u, 0)->setxattr(union_branch(u, 0), dst, UNION_XATTR_IMPURE, "", 0, 0);
         if (r < 0 && !copy_refused(r))
                 return r;
+        /* and it keeps its own: a directory's number is its bottom branch's,
+         * which the copy in the top would change (a front keyed by numbers
+         * would take the moved directory for a new one) */
+        {
+                UnionStack stack;
+
+                r = union_dircache_get(u, src, &stack);
+                if (r >= 0 && !(stack.n == 1 && stack.idx[0] == 0))
+                        r = origin_set(u, dst, stack.ino);
+                if (r < 0)
+                        return r;
+        }
         if (opaque) {
                 r = union_opaque_create(u, dst);
                 if (r < 0)

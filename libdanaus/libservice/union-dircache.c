@@ -297,6 +297,10 @@ static int dircache_compute(Union *u, const UnionStack *pstack, const char *pare
         if (out->n == 0)
                 return -ENOENT;
         out->ino = union_ino(u, bottom, ino);
+        /* a directory moved by a rename that copied its merged tree up keeps
+         * the number it had (union-copyup.c, copy_tree_rec) */
+        if (bottom == 0 && u->n_branches > 1 && union_origin_get(u, path, &ino))
+                out->ino = ino;
         return 0;
 }
 

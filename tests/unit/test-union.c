@@ -736,8 +736,17 @@ START_TEST(test_rename_dir_lower)
         u = t.u;
         ck_assert_int_eq(uwrite(u, "d/h", O_CREAT, "top", 0), 0);
         ck_assert_int_eq(u->ops->unlink(u, "new/stale"), 0);
+        struct stat d0, sub0;
+        ck_assert_int_eq(ugetattr(u, "d", &d0), 0);
+        ck_assert_int_eq(ugetattr(u, "d/sub", &sub0), 0);
         ck_assert_int_eq(u->ops->rename(u, "d", "new", 0), 0);
         ck_assert_int_eq(ugetattr(u, "d", &st), -ENOENT);
+        /* the moved directories keep their numbers (the FUSE front keys its
+         * nodes by them) */
+        ck_assert_int_eq(ugetattr(u, "new", &st), 0);
+        ck_assert_uint_eq(st.st_ino, d0.st_ino);
+        ck_assert_int_eq(ugetattr(u, "new/sub", &st), 0);
+        ck_assert_uint_eq(st.st_ino, sub0.st_ino);
         ck_assert_int_eq(ulist(u, "new", &l), 0);
         ck_assert_int_eq(l.n, 4);
         ck_assert(listing_has(&l, "f") && listing_has(&l, "m") && listing_has(&l, "h") &&
