@@ -30,7 +30,7 @@
 
 static void io_hold(NodeFile *nf)
 {
-        atomic_fetch_add_explicit(&((FrontFile *)nf)->refs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&node_file_ff(nf)->refs, 1, memory_order_relaxed);
 }
 
 void front_io_put(FuseFront *f, FrontFile *ff)
@@ -48,7 +48,7 @@ void front_io_put(FuseFront *f, FrontFile *ff)
 
 void front_io_drop(NodeFile *nf, void *front)
 {
-        front_io_put(front, (FrontFile *)nf);
+        front_io_put(front, node_file_ff(nf));
 }
 
 static FrontFile *io_new(FuseFront *f, Node *node, LsFile *file)
@@ -71,8 +71,8 @@ static FrontFile *io_new(FuseFront *f, Node *node, LsFile *file)
  * thread replaced cur first. */
 static bool io_install(FuseFront *f, Node *node, FrontFile *cur, FrontFile *ff)
 {
-        io_hold(&ff->link);
-        if (!node_io_replace(node, cur ? &cur->link : NULL, &ff->link)) {
+        io_hold(ff_node_file(ff));
+        if (!node_io_replace(node, cur ? ff_node_file(cur) : NULL, ff_node_file(ff))) {
                 atomic_fetch_sub_explicit(&ff->refs, 1, memory_order_relaxed);
                 return false;
         }
@@ -85,7 +85,7 @@ static bool io_install(FuseFront *f, Node *node, FrontFile *cur, FrontFile *ff)
 
 FrontFile *front_io_hold(Node *node)
 {
-        return (FrontFile *)node_io_hold(node, io_hold);
+        return node_file_ff(node_io_hold(node, io_hold));
 }
 
 void front_io_install(FuseFront *f, Node *node, FrontFile *cur, FrontFile *ff)
@@ -181,7 +181,7 @@ int front_io_get(FuseFront *f, fuse_ino_t ino, bool write, FrontFile **ffp)
         bool named;
 
         for (tries = 0;; tries++) {
-                cur = (FrontFile *)node_io_hold(node, io_hold);
+                cur = front_io_hold(node);
                 if (cur && !cur->file) {
                         /* a directory's listing: no file to go through (a
                          * SETATTR of a removed directory ends here) */
@@ -249,7 +249,7 @@ void front_io_pin(FuseFront *f, const struct stat *st, const char *path)
                 return; /* the kernel does not have it: nobody has it open */
         /* A read-only io file may be a lower file whose copy-up (by name:
          * O_TRUNC, chmod) it never saw: the name's file is the one to keep. */
-        cur = (FrontFile *)node_io_hold(node, io_hold);
+        cur = front_io_hold(node);
         if (cur && cur->writable)
                 front_io_put(f, cur);
         else if (io_open(f, node, path, O_RDWR | LS_O_NOCOPYUP, &ff) < 0) {
@@ -257,8 +257,7 @@ void front_io_pin(FuseFront *f, const struct stat *st, const char *path)
                         front_io_put(f, cur);
         } else {
                 /* lost a race: the winner's will do */
-                if (!io_install(f, node, cur, ff) && cur)
-                        front_io_put(f, cur);
+                front_io_install(f, node, cur, ff);
                 front_io_put(f, ff);
         }
         node_table_forget(f->nodes, node, 1);
@@ -267,11 +266,11 @@ void front_io_pin(FuseFront *f, const struct stat *st, const char *path)
 void front_io_changed(FuseFront *f, fuse_ino_t ino)
 {
         Node *node = front_node(f, ino);
-        FrontFile *cur = (FrontFile *)node_io_hold(node, io_hold);
+        FrontFile *cur = front_io_hold(node);
 
         if (!cur)
                 return;
-        if (!cur->writable && node_io_replace(node, &cur->link, NULL))
+        if (!cur->writable && node_io_replace(node, ff_node_file(cur), NULL))
                 front_io_put(f, cur); /* the node's */
         front_io_put(f, cur);
 }
@@ -328,12 +327,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         }
         /* A node left from an older file of this number may hold one.
          * Over budget (fds), the next request opens the file again. */
-        cur = (FrontFile *)node_io_hold(node, io_hold);
-        if (atomic_load_explicit(&f->n_io, memory_order_relaxed) > f->cache.max_io_files ||
-            !io_install(f, node, cur, ff)) {
-                if (cur)
-                        front_io_put(f, cur);
-        }
+        cur = front_io_hold(node);
+        if (atomic_load_explicit(&f->n_io, memory_order_relaxed) <= f->cache.max_io_files)
+                front_io_install(f, node, cur, ff);
+        else if (cur)
+                front_io_put(f, cur);
         front_io_put(f, ff);
         fi->fh = 0;
         fi->keep_cache = f->cache.keep_cache;

@@ -42,7 +42,6 @@ static inline Node *front_node(FuseFront *f, fuse_ino_t ino)
  * a directory its listing snapshot (fuse-dir.c), whose base this is with
  * file NULL. */
 typedef struct FrontFile {
-        NodeFile link; /* first: node_file_call() hands it back */
         LsFile *file;
         Node *node;
         /* the node holds one reference while this is in its io slot, each
@@ -50,7 +49,17 @@ typedef struct FrontFile {
         atomic_uint refs;
         bool writable; /* opened read-write */
 } FrontFile;
-static_assert(offsetof(FrontFile, link) == 0, "a NodeFile is its FrontFile");
+
+/* The node table keeps a FrontFile as its opaque NodeFile. */
+static inline NodeFile *ff_node_file(FrontFile *ff)
+{
+        return (NodeFile *)ff;
+}
+
+static inline FrontFile *node_file_ff(NodeFile *nf)
+{
+        return (FrontFile *)nf;
+}
 
 /* The node's io file, held for one request; write: one opened read-write
  * (a union copies a lower file up for it, by name, or for a node whose names

@@ -175,7 +175,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static int fstat_fn(NodeFile *nf, void *st)
 {
-        LsFile *file = ((FrontFile *)nf)->file;
+        LsFile *file = node_file_ff(nf)->file;
 
         return file ? file->inst->ops->fstat(file, st) : -ENOENT;
 }
@@ -194,7 +194,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         if (r >= 0)
                 r = f->ops->getattr(f->inst, path, &st);
         if (r == -ENOENT)
-                r = node_file_call(front_node(f, ino), fstat_fn, &st);
+                r = node_io_call(front_node(f, ino), fstat_fn, &st);
         if (r == -ENOENT && node_gone_attr(front_node(f, ino), &st))
                 r = 0; /* a removed directory, still open */
         if (r < 0)
@@ -658,7 +658,7 @@ int front_run(FuseFront *f)
  * forgot the node); the workers are gone, nothing else holds it now. */
 static void drop_orphan(NodeFile *nf, void *userdata)
 {
-        FrontFile *ff = (FrontFile *)nf;
+        FrontFile *ff = node_file_ff(nf);
         FuseFront *f = userdata;
 
         if (ff->file) {
@@ -683,7 +683,7 @@ FuseFront *front_free(FuseFront *f)
         /* The serving threads are gone: release what the kernel kept open
          * when the connection was aborted, before the instance goes. */
         if (f->nodes)
-                node_table_drain_files(f->nodes, drop_orphan, f);
+                node_table_drain_io(f->nodes, drop_orphan, f);
         node_table_free(f->nodes);
         free(f->mountpoint);
         free(f);

@@ -27,8 +27,7 @@ struct Node {
         uint64_t nlookup;     /* protected by the shard's lock */
         pthread_mutex_t lock; /* protects type and paths; taken after the shard's */
         mode_t type;          /* S_IFMT bits */
-        NodeFile *files;      /* open files, see node_file_add() */
-        NodeFile *io;         /* the io file (also in files), see node_io_hold() */
+        NodeFile *io;         /* the io file, see node_io_hold() */
         struct stat *gone;    /* see node_set_gone_attr() */
         _Atomic unsigned names_seq[NODE_NAME_SLOTS]; /* see node_names_changed() */
         _Atomic unsigned listing_gen;                /* see node_listing_changed() */
@@ -151,34 +150,12 @@ static void node_clear_paths(Node *n)
         n->n_paths = 0;
 }
 
-static void files_unlink(Node *n, NodeFile *nf)
-{
-        if (nf->prev)
-                nf->prev->next = nf->next;
-        else
-                n->files = nf->next;
-        if (nf->next)
-                nf->next->prev = nf->prev;
-}
-
-static void files_link(Node *n, NodeFile *nf)
-{
-        nf->prev = NULL;
-        nf->next = n->files;
-        if (n->files)
-                n->files->prev = nf;
-        n->files = nf;
-}
-
 /* Takes the io file off n (under its lock, or with n unreachable). */
 static NodeFile *node_io_detach(Node *n)
 {
         NodeFile *io = n->io;
 
-        if (io) {
-                files_unlink(n, io);
-                n->io = NULL;
-        }
+        n->io = NULL;
         return io;
 }
 
@@ -379,12 +356,6 @@ void node_listing_changed(Node *dir)
         atomic_fetch_add_explicit(&dir->listing_gen, 1, memory_order_release);
 }
 
-int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
-                      Node **nodep)
-{
-        return node_table_lookup_in(t, st, path, seq, NULL, NULL, 0, nodep);
-}
-
 int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
                          Node *dir, const char *name, unsigned names_seq, Node **nodep)
 {
@@ -515,12 +486,8 @@ bool node_io_replace(Node *n, NodeFile *expect, NodeFile *nf)
 
         pthread_mutex_lock(&n->lock);
         done = n->io == expect;
-        if (done) {
-                node_io_detach(n);
-                if (nf)
-                        files_link(n, nf);
+        if (done)
                 n->io = nf;
-        }
         pthread_mutex_unlock(&n->lock);
         return done;
 }
@@ -703,53 +670,34 @@ void node_table_rename_end(NodeTable *t, NodeRename *rn, bool done)
         pthread_mutex_unlock(&t->rename_lock);
 }
 
-void node_file_add(Node *n, NodeFile *nf)
-{
-        pthread_mutex_lock(&n->lock);
-        files_link(n, nf);
-        pthread_mutex_unlock(&n->lock);
-}
-
-void node_file_remove(Node *n, NodeFile *nf)
-{
-        pthread_mutex_lock(&n->lock);
-        files_unlink(n, nf);
-        pthread_mutex_unlock(&n->lock);
-}
-
-int node_file_call(Node *n, int (*fn)(NodeFile *nf, void *ctx), void *ctx)
+int node_io_call(Node *n, int (*fn)(NodeFile *nf, void *ctx), void *ctx)
 {
         int r = -ENOENT;
 
-        NodeFile *nf;
-
         pthread_mutex_lock(&n->lock);
-        for (nf = n->files; nf && r == -ENOENT; nf = nf->next)
-                r = fn(nf, ctx);
+        if (n->io)
+                r = fn(n->io, ctx);
         pthread_mutex_unlock(&n->lock);
         return r;
 }
 
-static void node_drain_files(Node *n, void (*fn)(NodeFile *nf, void *ctx), void *ctx)
+static void node_drain_io(Node *n, void (*fn)(NodeFile *nf, void *ctx), void *ctx)
 {
-        n->io = NULL;
-        while (n->files) {
-                NodeFile *nf = n->files;
+        NodeFile *io = node_io_detach(n);
 
-                n->files = nf->next;
-                fn(nf, ctx);
-        }
+        if (io)
+                fn(io, ctx);
 }
 
-void node_table_drain_files(NodeTable *t, void (*fn)(NodeFile *nf, void *ctx), void *ctx)
+void node_table_drain_io(NodeTable *t, void (*fn)(NodeFile *nf, void *ctx), void *ctx)
 {
         size_t i, b;
 
-        node_drain_files(t->root, fn, ctx);
+        node_drain_io(t->root, fn, ctx);
         for (i = 0; i < N_SHARDS; i++)
                 for (b = 0; b < t->shards[i].n_buckets; b++)
                         for (Node *n = t->shards[i].buckets[b]; n; n = n->next)
-                                node_drain_files(n, fn, ctx);
+                                node_drain_io(n, fn, ctx);
 }
 
 size_t node_table_count(NodeTable *t)

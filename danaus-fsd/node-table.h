@@ -42,18 +42,11 @@ bool node_is(const Node *n, const struct stat *st);
 int node_path(Node *n, char buf[PATH_MAX]);
 
 /* Builds "<parent's path>/<name>" into buf and returns in *seqp the rename
- * sequence it was built under, for node_table_lookup(). */
+ * sequence it was built under, for node_table_lookup_in(). */
 int node_child_path(NodeTable *t, Node *parent, const char *name, char buf[PATH_MAX],
                     unsigned *seqp);
 
 #define NODE_SEQ_ANY UINT32_MAX
-
-/* Finds or creates the node for st, records path as its first name and counts
- * one kernel lookup. Returns -EAGAIN, counting nothing, when a directory
- * rename ran since seq was taken (rebuild the path and call again), unless
- * seq is NODE_SEQ_ANY. */
-int node_table_lookup(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
-                      Node **nodep);
 
 /* A name leaving directory dir (unlink, rmdir, rename) bumps a count of dir
  * (one of a few, by the name's hash) before the table forgets the name. A
@@ -67,7 +60,11 @@ void node_names_changed(Node *dir, const char *name);
  * change: a listing taken at an older count may be out of date. */
 unsigned node_listing_gen(Node *dir);
 void node_listing_changed(Node *dir);
-/* node_table_lookup(), and -ESTALE when name left dir since names_seq. */
+/* Finds or creates the node for st, records path (name in directory dir) as
+ * its first name and counts one kernel lookup. Counting nothing, returns
+ * -EAGAIN when a directory rename ran since seq was taken (rebuild the path
+ * and call again), unless seq is NODE_SEQ_ANY, and -ESTALE when name left
+ * dir since names_seq (dir NULL: not checked). */
 int node_table_lookup_in(NodeTable *t, const struct stat *st, const char *path, unsigned seq,
                          Node *dir, const char *name, unsigned names_seq, Node **nodep);
 
@@ -101,23 +98,19 @@ typedef struct NodeRename {
 void node_table_rename_begin(NodeTable *t, NodeRename *rn);
 void node_table_rename_end(NodeTable *t, NodeRename *rn, bool done);
 
-/* Open files of a node, linked so that an open file whose last name is gone
- * can still be stat'ed by node: fstat(2) reaches FUSE without a handle. The
- * front embeds NodeFile in its handle; the list is under the node's lock. */
-typedef struct NodeFile {
-        struct NodeFile *prev, *next;
-} NodeFile;
+/* What a node's io slot holds: the front's (fuse-front-private.h), opaque
+ * here. */
+typedef struct NodeFile NodeFile;
 
-void node_file_add(Node *n, NodeFile *nf);
-void node_file_remove(Node *n, NodeFile *nf);
-/* Runs fn on the open files of n, under the node's lock (so none can be
- * released meanwhile), until one returns something else than -ENOENT;
- * -ENOENT when none did. */
-int node_file_call(Node *n, int (*fn)(NodeFile *nf, void *ctx), void *ctx);
+/* Runs fn on the node's io file, under the node's lock (so it cannot be
+ * released meanwhile); -ENOENT when it has none. An open file whose last
+ * name is gone can still be stat'ed that way: fstat(2) reaches FUSE without
+ * a handle. */
+int node_io_call(Node *n, int (*fn)(NodeFile *nf, void *ctx), void *ctx);
 
 /* The node's io file: in no-open mode (the kernel sends no OPEN or RELEASE
  * for files) every request on a node shares one file of the instance, which
- * the front keeps here, linked among the node's open files. hold() is called
+ * the front keeps here. hold() is called
  * on it under the node's lock, so it cannot be dropped meanwhile. */
 NodeFile *node_io_hold(Node *n, void (*hold)(NodeFile *nf));
 /* Makes nf (NULL: none) the node's io file if the current one is still
@@ -133,10 +126,10 @@ void node_table_set_io_drop(NodeTable *t, void (*drop)(NodeFile *nf, void *ctx),
  * outlives a call that races with forget; node_table_forget(t, n, 1) undoes. */
 Node *node_table_hold(NodeTable *t, const struct stat *st);
 
-/* Unlinks every open file of every node and hands it to fn: after the
- * connection died, the kernel will never release them. No other thread may
+/* Takes every node's io file off it and hands it to fn, when the session
+ * ends (the kernel will never forget those nodes now). No other thread may
  * use the table meanwhile. */
-void node_table_drain_files(NodeTable *t, void (*fn)(NodeFile *nf, void *ctx), void *ctx);
+void node_table_drain_io(NodeTable *t, void (*fn)(NodeFile *nf, void *ctx), void *ctx);
 
 /* Number of cached nodes (root excluded); for logs and tests. */
 size_t node_table_count(NodeTable *t);
