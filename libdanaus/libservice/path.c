@@ -1,13 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Libservice paths: the normalised, root-relative form every libservice takes
- * (see libservice.h) and the two helpers that build and split it.
+ * Libservice helpers: name checks, a path walk for set-up and tests, and the
+ * embedded headers' set-up.
  */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
 
 #include "libservice/libservice.h"
+
+bool ls_name_valid(const char *name)
+{
+        size_t len;
+
+        if (!name)
+                return false;
+        len = strnlen(name, NAME_MAX + 1);
+        if (len == 0 || len > NAME_MAX || memchr(name, '/', len))
+                return false;
+        return !(name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')));
+}
 
 bool ls_path_valid(const char *path)
 {
@@ -33,35 +45,58 @@ bool ls_path_valid(const char *path)
         }
 }
 
-int ls_path_join(char *buf, size_t size, const char *dir, const char *name)
+int ls_walk(LsNode *from, const char *path, LsNode **nodep)
 {
-        size_t ld = strlen(dir), ln = strlen(name);
-        size_t need = ld + (ld ? 1 : 0) + ln + 1;
+        LsNode *cur = ls_node_ref(from);
+        const char *p = path;
 
-        if (need > size)
-                return -ENAMETOOLONG;
-        memcpy(buf, dir, ld);
-        if (ld)
-                buf[ld++] = '/';
-        memcpy(buf + ld, name, ln + 1);
-        return (int)(ld + ln);
+        while (*p) {
+                char name[NAME_MAX + 1];
+                const char *slash = strchr(p, '/');
+                size_t len = slash ? (size_t)(slash - p) : strlen(p);
+                LsNode *next;
+                int r;
+
+                if (len == 0 || (len == 1 && p[0] == '.')) {
+                        p += len + (slash ? 1 : 0);
+                        continue;
+                }
+                if (len > NAME_MAX || (len == 2 && p[0] == '.' && p[1] == '.')) {
+                        ls_node_unref(cur);
+                        return len > NAME_MAX ? -ENAMETOOLONG : -EINVAL;
+                }
+                memcpy(name, p, len);
+                name[len] = '\0';
+                r = ls_ops(cur)->lookup(cur, name, &next, NULL);
+                ls_node_unref(cur);
+                if (r < 0)
+                        return r;
+                cur = next;
+                p += len + (slash ? 1 : 0);
+        }
+        *nodep = cur;
+        return 0;
 }
 
-const char *ls_path_split(const char *path, char *buf, size_t size)
+void ls_instance_init(LsInstance *inst, const LsOps *ops)
 {
-        const char *slash = strrchr(path, '/');
-        size_t ld;
+        inst->ops = ops;
+        atomic_init(&inst->n_refs, 1);
+}
 
-        if (*path == '\0' || size == 0)
-                return NULL;
-        if (!slash) {
-                buf[0] = '\0';
-                return path;
-        }
-        ld = (size_t)(slash - path);
-        if (ld >= size)
-                return NULL;
-        memcpy(buf, path, ld);
-        buf[ld] = '\0';
-        return slash + 1;
+void ls_node_init(LsNode *node, LsInstance *inst)
+{
+        node->inst = ls_instance_ref(inst);
+        atomic_init(&node->n_refs, 1);
+}
+
+void ls_file_init(LsFile *file, LsNode *node, int flags)
+{
+        file->node = ls_node_ref(node);
+        file->flags = flags;
+}
+
+void ls_file_deinit(LsFile *file)
+{
+        file->node = ls_node_unref(file->node);
 }
