@@ -3,12 +3,14 @@
  * Mount Utilities: stale FUSE mounts, mountinfo, unmounting.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mount-util.h"
 #include "util/log.h"
@@ -142,8 +144,29 @@ int mount_prepare(const char *mountpoint, char *err, size_t n_err)
         return -EBUSY;
 }
 
+/* Writes back what the kernel holds dirty for the mount at mountpoint: under
+ * writeback caching a write(2) that returned sits in the kernel's page cache
+ * until written back, and aborting the connection would drop it. syncfs
+ * sends it as WRITE requests, which the serving threads (still running)
+ * answer, and waits for them. */
+static void mount_flush(const char *mountpoint)
+{
+        char type[64];
+        int fd;
+
+        if (!mount_top_type(mountpoint, type, sizeof(type)) || strcmp(type, "fuse.danaus") != 0)
+                return;
+        fd = open(mountpoint, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        if (syncfs(fd) < 0)
+                log_warning("%s: writing back cached writes failed: %m", mountpoint);
+        close(fd);
+}
+
 int mount_unmount(const char *mountpoint)
 {
+        mount_flush(mountpoint);
         if (umount2(mountpoint, UMOUNT_NOFOLLOW) == 0)
                 return 0;
         if (errno == EINVAL || errno == ENOENT)
@@ -154,6 +177,8 @@ int mount_unmount(const char *mountpoint)
          * connection, failing what is in flight, so our threads see ENODEV
          * and end; the detach then takes it out of the namespace. */
         log_info("%s: busy, aborting the connection and detaching", mountpoint);
+        /* Once more: what was written since the first flush. */
+        mount_flush(mountpoint);
         if (umount2(mountpoint, MNT_FORCE | UMOUNT_NOFOLLOW) == 0)
                 return 0;
         if (umount2(mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
