@@ -45,10 +45,11 @@
  *                   changes, perm_check(src, W_OK) if src is a directory, and
  *                   for RENAME_EXCHANGE perm_check(target, W_OK) if target is
  *                   a directory (their ".." entries change).
- *   open:           perm_may_open() (not for a file create() just made)
+ *   open:           perm_may_open() (not for a file create() just made);
+ *                   with O_TRUNC, perm_write_killpriv() too
  *   setattr:        perm_setattr(), then perm_acl_chmod() when the mode
  *                   changed and the object has an access ACL
- *   write:          perm_write_killpriv() before the first write
+ *   write:          perm_write_killpriv() before each write of >= 1 byte
  *   setxattr/removexattr of system.posix_acl_*: perm_acl_set()
  */
 
@@ -154,6 +155,9 @@ enum {
         /* LS_SET_SIZE through an fd open for writing (ftruncate): no write
          * permission needed. */
         PERM_SETATTR_FD_WRITE = 1 << 0,
+        /* A chown(2)/fchown(2) call, even one that changes neither id
+         * (chown(f, -1, -1)): it still clears S_ISUID/S_ISGID. */
+        PERM_SETATTR_CHOWN = 1 << 1,
 };
 
 /*
@@ -167,9 +171,13 @@ enum {
  * privileged or write permission (-EACCES); size: write permission unless
  * PERM_SETATTR_FD_WRITE (-EACCES), -EISDIR on a directory, -EINVAL on other
  * non-regular files.
- * Implied: a chown (LS_SET_UID/GID, even to the same owner) of a
- * non-directory and a truncate clear S_ISUID and S_ISGID as the kernel does
- * (LS_SET_MODE added or its mode adjusted).
+ * (ftruncate() on a file not open for writing is -EINVAL, the caller's.)
+ * Implied: a chown (LS_SET_UID/GID or PERM_SETATTR_CHOWN, even to the same
+ * owner, even by a privileged caller) of a non-directory clears S_ISUID, and
+ * S_ISGID when it is with group execute or the caller is not in the group; a
+ * truncate by an unprivileged caller does the same (perm_write_killpriv()).
+ * LS_SET_MODE is added, or its mode adjusted. A chown that must clear a bit
+ * is also a chmod: a caller who is neither owner nor privileged gets -EPERM.
  * Return: 0, -EPERM, -EACCES, -EISDIR, -EINVAL.
  */
 int perm_setattr(const struct stat *st, const void *acl, size_t n, const CoreCred *c, LsSetattr *sa,
@@ -202,9 +210,11 @@ int perm_acl_set(const struct stat *st, bool is_default, const void *value, size
                  const CoreCred *c, mode_t *modep, void *out, size_t *n_outp);
 
 /*
- * perm_write_killpriv() - file_remove_privs() on write: the mode to set
- * before writing a regular file (S_ISUID cleared, S_ISGID cleared as
- * setattr_should_drop_sgid says), or 0 when nothing is to be cleared
- * (privileged callers, no such bits, not a regular file).
+ * perm_write_killpriv() - file_remove_privs() on a write of at least one byte
+ * (and on open(O_TRUNC) of an existing file): the mode to set before writing
+ * a regular file (S_ISUID cleared, S_ISGID cleared as
+ * setattr_should_drop_sgid says), type bits included so it is never 0, or 0
+ * when nothing is to be cleared (privileged callers, no such bits, not a
+ * regular file).
  */
 mode_t perm_write_killpriv(const struct stat *st, const CoreCred *c);
