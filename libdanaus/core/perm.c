@@ -73,7 +73,7 @@ static int acl_parse(const void *acl, size_t size)
         struct posix_acl_xattr_header h;
         size_t count;
 
-        if (!acl)
+        if (!acl || size == 0) /* an empty value is no ACL (ext4_get_acl) */
                 return 0;
         if (size < ACL_HEADER_SIZE || size > PERM_ACL_SIZE_MAX)
                 return -EINVAL;
