@@ -70,6 +70,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -138,6 +139,7 @@ struct LocalNode {
         LocalNode *hnext; /* shard chain, protected by the shard's mu */
         uint64_t hash;
         dev_t dev;
+        ino_t ino;
         mode_t type;              /* S_IFMT bits */
         bool evictable;           /* has a handle, a mount fd for dev, and l->can_evict */
         atomic_bool pinned;       /* never evict again (no name left) */
@@ -598,6 +600,7 @@ static int node_get(Local *l, int fd, const struct stat *stin, LocalNode **np, s
         ls_node_init(&n->base, &l->base);
         pthread_mutex_init(&n->mu, NULL);
         n->dev = st.st_dev;
+        n->ino = st.st_ino;
         n->type = st.st_mode & S_IFMT;
         n->key_type = k.type;
         n->key_len = k.len;
@@ -702,19 +705,65 @@ static int local_root(LsInstance *inst, LsNode **nodep)
         return r;
 }
 
+/* The hit path of lookup: the live node of dir/name found without opening
+ * it (fstatat for st_dev, name_to_handle_at for the key), or NULL. A rename
+ * between the two calls is caught by comparing the node's inode number with
+ * the stat's: either way the node returned is an object that had the name at
+ * one of the two instants. */
+static LocalNode *lookup_live(Local *l, int dirfd, const char *name, struct stat *st)
+{
+        struct {
+                struct file_handle fh;
+                unsigned char bytes[LOCAL_HANDLE_MAX];
+        } h;
+        LocalNode *n;
+        LocalKey k;
+        int mnt;
+
+        if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+                return NULL;
+        k.dev = st->st_dev;
+        h.fh.handle_bytes = LOCAL_HANDLE_MAX;
+        if (name_to_handle_at(dirfd, name, &h.fh, &mnt, 0) == 0) {
+                k.type = h.fh.handle_type;
+                k.len = h.fh.handle_bytes;
+                memcpy(k.bytes, h.fh.f_handle, k.len);
+        } else if (errno == EOPNOTSUPP || errno == EOVERFLOW) {
+                k.type = LOCAL_KEY_INO;
+                k.len = sizeof(st->st_ino);
+                memcpy(k.bytes, &st->st_ino, sizeof(st->st_ino));
+        } else {
+                return NULL;
+        }
+        n = table_find(l, &k);
+        if (n && n->ino != st->st_ino) {
+                ls_node_unref(&n->base);
+                n = NULL;
+        }
+        return n;
+}
+
 static int local_lookup(LsNode *dirn, const char *name, LsNode **nodep, struct stat *stp)
 {
         LocalNode *dir = to_node(dirn), *n;
+        struct stat st;
         int dirfd, r;
 
         if (!ls_name_valid(name))
-                return strnlen(name ? name : "", NAME_MAX + 1) > NAME_MAX ? -ENAMETOOLONG : -EINVAL;
+                return name && strnlen(name, NAME_MAX + 1) > NAME_MAX ? -ENAMETOOLONG : -EINVAL;
         if (dir->type != S_IFDIR)
                 return -ENOTDIR;
         dirfd = node_fd_get(dir);
         if (dirfd < 0)
                 return dirfd;
-        r = node_at(dir, dirfd, name, &n, stp);
+        n = lookup_live(node_local(dir), dirfd, name, &st);
+        if (n) {
+                r = 0;
+                if (stp)
+                        *stp = st;
+        } else {
+                r = node_at(dir, dirfd, name, &n, stp);
+        }
         node_fd_put(dir);
         if (r == 0)
                 *nodep = &n->base;
@@ -1504,6 +1553,65 @@ static const LsOps local_ops = {
     .release = local_release,
 };
 
+/* Whether this process has capability cap in its effective set. */
+static bool has_cap(int cap)
+{
+        struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {0};
+
+        if (syscall(SYS_capget, &hdr, data) < 0)
+                return false;
+        return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+/* Whether a mount lies strictly below the directory fd (O_PATH): then
+ * readdir must stat directories to report mounted roots' numbers. */
+static bool has_submounts(int fd)
+{
+        char proc[PROC_FD_MAX], dir[PATH_MAX], *line = NULL;
+        size_t len = 0, dlen;
+        bool found = false;
+        ssize_t n;
+        FILE *f;
+
+        proc_path(proc, fd);
+        n = readlink(proc, dir, sizeof(dir) - 1);
+        if (n <= 0)
+                return true; /* unknown: be exact, pay a stat per directory */
+        dir[n] = '\0';
+        dlen = strcmp(dir, "/") == 0 ? 0 : (size_t)n;
+        f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return true;
+        while (!found && getline(&line, &len, f) > 0) {
+                char mp[PATH_MAX];
+                size_t m = 0;
+                const char *p = line;
+
+                /* fields: id parent major:minor root mount-point ... */
+                for (int field = 0; field < 4 && p; field++) {
+                        p = strchr(p, ' ');
+                        p = p ? p + 1 : NULL;
+                }
+                if (!p)
+                        continue;
+                for (; *p && *p != ' ' && m < sizeof(mp) - 1; p++) {
+                        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+                                mp[m++] =
+                                    (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                                p += 3;
+                        } else {
+                                mp[m++] = *p;
+                        }
+                }
+                mp[m] = '\0';
+                found = m > dlen + 1 && strncmp(mp, dir, dlen) == 0 && mp[dlen] == '/';
+        }
+        free(line);
+        fclose(f);
+        return found;
+}
+
 /* Whether handles of the root's filesystem can be reopened here (which
  * takes CAP_DAC_READ_SEARCH). */
 static bool probe_reopen(int mount_fd, int root_fd)
@@ -1558,20 +1666,20 @@ int local_new(const char *root, bool read_only, LsInstance **instp)
         l->root_fd = fd;
         l->root_dev = st.st_dev;
         l->read_only = read_only;
-        l->chown_ok = geteuid() == 0;
+        l->chown_ok = has_cap(CAP_CHOWN);
         for (int i = 0; i < LOCAL_SHARDS; i++)
                 pthread_mutex_init(&l->shards[i].mu, NULL);
         pthread_mutex_init(&l->mounts_mu, NULL);
         pthread_mutex_init(&l->lru_mu, NULL);
         atomic_init(&l->mounts, NULL);
         atomic_init(&l->n_fds, 0);
-        atomic_init(&l->submounts, false);
         r = mount_add(l, st.st_dev, fd);
         if (r < 0) {
                 local_destroy(&l->base);
                 return r;
         }
-        l->can_evict = probe_reopen(r, fd);
+        l->can_evict = has_cap(CAP_DAC_READ_SEARCH) && probe_reopen(r, fd);
+        atomic_store(&l->submounts, has_submounts(fd));
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
                 atomic_init(&l->budget, rl.rlim_cur / 4 > 16 ? rl.rlim_cur / 4 : 16);
         else
