@@ -1246,6 +1246,71 @@ START_TEST(test_mounts_below_root)
 }
 END_TEST
 
+/* Two procfs instances below the root: no file handles, equal inode numbers
+ * on both, so only st_dev tells their files apart. Their magic links stay
+ * symlink nodes that lead nowhere. */
+START_TEST(test_mounts_without_handles)
+{
+        LsInstance *i2;
+        LsNode *r, *m[2], *v[2], *again, *self, *pid, *magic, *x;
+        struct stat st[2];
+        char p[PATH_MAX], buf[32];
+        LsFile *f;
+
+        if (geteuid() != 0)
+                return;
+        for (int k = 0; k < 2; k++) {
+                snprintf(buf, sizeof(buf), "p%d", k + 1);
+                at(p, root, buf);
+                ck_assert_int_eq(mkdir(p, 0755), 0);
+                ck_assert_int_eq(mount("proc", p, "proc", 0, NULL), 0);
+                snprintf(mounted[n_mounted++], PATH_MAX, "%s", p);
+        }
+        ck_assert_int_eq(local_new(root, false, &i2), 0);
+        ck_assert_int_eq(i2->ops->root(i2, &r), 0);
+        local_set_fd_budget(i2, 1);
+        for (int k = 0; k < 2; k++) {
+                snprintf(buf, sizeof(buf), "p%d", k + 1);
+                ck_assert_int_eq(i2->ops->lookup(r, buf, &m[k], NULL), 0);
+                ck_assert_int_eq(i2->ops->lookup(m[k], "version", &v[k], &st[k]), 0);
+        }
+        ck_assert(st[0].st_dev != st[1].st_dev);
+        ck_assert_int_eq(st[0].st_ino, st[1].st_ino);
+        ck_assert_ptr_ne(v[0], v[1]);
+        for (int k = 0; k < 2; k++) {
+                ck_assert_int_eq(i2->ops->lookup(m[k], "version", &again, NULL), 0);
+                ck_assert_ptr_eq(again, v[k]);
+                ls_node_unref(again);
+                ck_assert_int_eq(i2->ops->open(v[k], O_RDONLY, &f), 0);
+                ck_assert_int_eq(i2->ops->pread(f, buf, 5, 0), 5);
+                ck_assert(memcmp(buf, "Linux", 5) == 0);
+                ck_assert_int_eq(i2->ops->release(f), 0);
+        }
+        /* p1/self -> <pid>, p1/<pid>/root: a magic link to "/" */
+        ck_assert_int_eq(i2->ops->lookup(m[0], "self", &self, &st[0]), 0);
+        ck_assert(S_ISLNK(st[0].st_mode));
+        ck_assert_int_eq(i2->ops->open(self, O_RDONLY, &f), -ELOOP);
+        ck_assert_int_eq(i2->ops->lookup(self, "root", &x, NULL), -ENOTDIR);
+        snprintf(buf, sizeof(buf), "%d", (int)getpid());
+        ck_assert_int_eq(i2->ops->lookup(m[0], buf, &pid, NULL), 0);
+        ck_assert_int_eq(i2->ops->lookup(pid, "root", &magic, &st[0]), 0);
+        ck_assert(S_ISLNK(st[0].st_mode));
+        ck_assert_int_eq(i2->ops->open(magic, O_RDONLY, &f), -ELOOP);
+        ck_assert_int_eq(i2->ops->lookup(magic, "etc", &x, NULL), -ENOTDIR);
+        ck_assert_int_eq(i2->ops->readdir(magic, list_entry, NULL), -ENOTDIR);
+        ls_node_unref(magic);
+        ls_node_unref(pid);
+        ls_node_unref(self);
+        for (int k = 0; k < 2; k++) {
+                ls_node_unref(v[k]);
+                ls_node_unref(m[k]);
+        }
+        ls_node_unref(r);
+        ls_instance_unref(i2);
+        assert_outside_intact();
+}
+END_TEST
+
 /* A filesystem without file handles (procfs): keyed by inode, fds kept. */
 START_TEST(test_no_file_handles)
 {
@@ -1333,6 +1398,7 @@ static Suite *local_suite(void)
             {"deep-tree", test_deep_tree, setup, 0},
             {"many-xattrs", test_many_xattrs, setup_shm, 0},
             {"mounts-below-root", test_mounts_below_root, setup, 0},
+            {"mounts-without-handles", test_mounts_without_handles, setup, 0},
             {"no-file-handles", test_no_file_handles, setup, 0},
             {"walk", test_walk, setup, 0},
         };
