@@ -11,10 +11,13 @@
  *       offset 0) only at the third turn; POSIX leaves it open whether a
  *       reader sees a name removed or added after its opendir, so those
  *       may show once or not at all; every other name exactly once.
- *   dirlist seekdir DIR K
+ *   dirlist seekdir DIR K [change]
  *       readdir to the end, remembering telldir() before the K-th entry;
  *       seekdir() back there: readdir must return the same entries from the
- *       K-th to the end.
+ *       K-th to the end. With "change": before the seekdir, the first K/2
+ *       entries (already returned) are removed and another reader lists
+ *       the directory; entries from the K-th on are unchanged and must all
+ *       come again.
  * Prints what is wrong and exits 1, else exits 0.
  */
 #include <dirent.h>
@@ -141,8 +144,10 @@ static int interleave(const char *dir, size_t bufsize, int change)
         return bad;
 }
 
-static int seek_back(const char *dir, int k)
+static int seek_back(const char *dir, int k, int change)
 {
+        static char *before[MAX_NAMES];
+        int n_before = 0;
         DIR *d = opendir(dir);
         struct dirent *de;
         long pos = -1;
@@ -162,11 +167,28 @@ static int seek_back(const char *dir, int k)
                         fprintf(stderr, "too many names\n");
                         return 2;
                 }
+                if (n < k / 2 && !dots(de->d_name))
+                        before[n_before++] = strdup(de->d_name);
                 n++;
         }
         if (pos < 0) {
                 fprintf(stderr, "%s: fewer than %d entries\n", dir, k);
                 return 2;
+        }
+        if (change) {
+                char p[4096];
+                for (int i = 0; i < n_before; i++) {
+                        snprintf(p, sizeof(p), "%s/%s", dir, before[i]);
+                        if (unlink(p) < 0)
+                                perror(p);
+                }
+                DIR *d2 = opendir(dir);
+                int n2 = 0;
+                while (d2 && readdir(d2))
+                        n2++;
+                if (d2)
+                        closedir(d2);
+                printf("removed %d entries before the position; another reader listed %d\n", n_before, n2);
         }
         seekdir(d, pos);
         while ((de = readdir(d))) {
@@ -192,8 +214,8 @@ int main(int argc, char **argv)
 {
         if (argc >= 4 && strcmp(argv[1], "interleave") == 0)
                 return interleave(argv[2], strtoul(argv[3], NULL, 0), argc > 4 && strcmp(argv[4], "change") == 0);
-        if (argc == 4 && strcmp(argv[1], "seekdir") == 0)
-                return seek_back(argv[2], atoi(argv[3]));
-        fprintf(stderr, "usage: dirlist interleave DIR BUFSIZE [change] | seekdir DIR K\n");
+        if (argc >= 4 && strcmp(argv[1], "seekdir") == 0)
+                return seek_back(argv[2], atoi(argv[3]), argc > 4 && strcmp(argv[4], "change") == 0);
+        fprintf(stderr, "usage: dirlist interleave DIR BUFSIZE [change] | seekdir DIR K [change]\n");
         return 2;
 }
