@@ -136,6 +136,7 @@ static const char *const acls[] = {
     "u::rwx,g::rwx,m::r--,o::--x",
     "u::rw-,u:1002:---,g::rw-,m::rwx,o::rw-",
     "u::rwx,u:1001:---,u:1004:-wx,g::--x,g:2001:r--,g:2002:rw-,m::rwx,o::---",
+    "u::rw-,g::--x,g:2003:r--,m::rwx,o::rw-", /* a group match denies what other gets */
 };
 #define N_ACLS (sizeof(acls) / sizeof(acls[0]))
 
