@@ -386,20 +386,19 @@ static void ring_remove(Local *l, LocalNode *n)
         atomic_fetch_sub(&l->n_fds, 1);
 }
 
-/* Closes n's fd if nobody uses it and it may go. With l->lru_mu. */
-static bool try_evict(Local *l, LocalNode *n)
+/* Takes n's fd away if nobody uses it and it may go; returns it for the
+ * caller to close after dropping l->lru_mu, or -1. With l->lru_mu. */
+static int try_evict(Local *l, LocalNode *n)
 {
         struct stat st;
-        bool done = false;
-        int fd;
+        int fd = -1;
 
         if (atomic_load(&n->pinned) || pthread_mutex_trylock(&n->mu) != 0)
-                return false;
-        fd = atomic_load(&n->fd);
-        if (fd < 0)
+                return -1;
+        if (atomic_load(&n->fd) < 0)
                 goto out;
         /* A file with no name left cannot be reopened by handle. */
-        if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
+        if (fstat(atomic_load(&n->fd), &st) < 0 || st.st_nlink == 0) {
                 atomic_store(&n->pinned, true);
                 ring_remove(l, n);
                 goto out;
@@ -408,34 +407,48 @@ static bool try_evict(Local *l, LocalNode *n)
         fd = atomic_exchange(&n->fd, -1);
         if (atomic_load(&n->users) != 0) {
                 atomic_store(&n->fd, fd);
+                fd = -1;
                 goto out;
         }
         ring_remove(l, n);
-        close(fd);
-        done = true;
 out:
         pthread_mutex_unlock(&n->mu);
-        return done;
+        return fd;
 }
 
-/* Evicts until the ring fits the budget (or nothing more can go). */
+/* Evicts until the ring fits the budget (or nothing more can go). Past the
+ * budget it goes down to 15/16 of it, so the sweep (and its lock) runs once
+ * per budget/16 new fds, not for each; fds are closed outside the lock. */
 static void enforce_budget(Local *l)
 {
         size_t budget = atomic_load(&l->budget);
+        size_t target = budget >= 32 ? budget - budget / 16 : budget;
+        int victims[64];
+        size_t nv;
 
         if (atomic_load(&l->n_fds) <= budget)
                 return;
-        pthread_mutex_lock(&l->lru_mu);
-        for (size_t steps = 2 * atomic_load(&l->n_fds) + 2;
-             atomic_load(&l->n_fds) > budget && l->hand && steps > 0; steps--) {
-                LocalNode *n = l->hand;
+        do {
+                nv = 0;
+                pthread_mutex_lock(&l->lru_mu);
+                for (size_t steps = 2 * atomic_load(&l->n_fds) + 2;
+                     atomic_load(&l->n_fds) > target && l->hand && steps > 0 &&
+                     nv < sizeof(victims) / sizeof(victims[0]);
+                     steps--) {
+                        LocalNode *n = l->hand;
+                        int fd;
 
-                l->hand = n->lnext;
-                if (atomic_exchange(&n->used, false))
-                        continue;
-                try_evict(l, n);
-        }
-        pthread_mutex_unlock(&l->lru_mu);
+                        l->hand = n->lnext;
+                        if (atomic_exchange(&n->used, false))
+                                continue;
+                        fd = try_evict(l, n);
+                        if (fd >= 0)
+                                victims[nv++] = fd;
+                }
+                pthread_mutex_unlock(&l->lru_mu);
+                for (size_t i = 0; i < nv; i++)
+                        close(victims[i]);
+        } while (nv == sizeof(victims) / sizeof(victims[0]) && atomic_load(&l->n_fds) > target);
 }
 
 /* Puts fd (O_PATH, of n's object) into n if it has none; else closes it. */
@@ -530,29 +543,23 @@ static void node_pin(LocalNode *n)
         node_fd_put(n);
 }
 
+static LocalNode *lookup_live(Local *l, int dirfd, const char *name, struct stat *st);
+
 /* Before an operation removes dir/name: pins the fd of its live node when
  * that may be its last name. */
 static void pin_victim(Local *l, int dirfd, const char *name)
 {
-        LocalNode *n;
-        LocalKey k;
         struct stat st;
-        int fd;
+        LocalNode *n;
 
         if (!l->can_evict)
                 return;
-        fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
+        n = lookup_live(l, dirfd, name, &st);
+        if (!n)
                 return;
-        if (fstat(fd, &st) == 0 && (S_ISDIR(st.st_mode) || st.st_nlink <= 1) &&
-            key_of_fd(fd, &st, &k) == 0 && (n = table_find(l, &k))) {
-                node_adopt_fd(n, fd);
-                fd = -1;
+        if (S_ISDIR(st.st_mode) || st.st_nlink <= 1)
                 node_pin(n);
-                ls_node_unref(&n->base);
-        }
-        if (fd >= 0)
-                close(fd);
+        ls_node_unref(&n->base);
 }
 
 /* ---- nodes ---- */

@@ -745,7 +745,7 @@ END_TEST
 START_TEST(test_nameless_handle)
 {
         LsCred cred = {0, 0};
-        LsNode *dir = walk("dir"), *n, *d, *others[64];
+        LsNode *dir = walk("dir"), *n, *d, *late, *others[64];
         LsSetattr sa = {0};
         char buf[64] = "", name[32];
         struct stat st;
@@ -783,6 +783,21 @@ START_TEST(test_nameless_handle)
         ck_assert_int_eq(ops->getxattr(n, "user.a", buf, sizeof(buf)), 1);
         ck_assert_int_eq(ops->listxattr(n, buf, sizeof(buf)), 7);
         ck_assert_int_eq(ops->create(d, "x", O_WRONLY, 0644, &cred, &others[0], NULL, &f), -ENOENT);
+        /* A handle whose fd was evicted while it still had a name, then
+         * unlinked through us: the unlink reopens and pins it first. */
+        ck_assert_int_eq(ops->create(dir, "late", O_WRONLY, 0644, &cred, &late, NULL, &f), 0);
+        ck_assert_int_eq(ops->pwrite(f, "late data", 9, 0, 0), 9);
+        ck_assert_int_eq(ops->release(f), 0);
+        for (int i = 0; i < 64; i++)
+                ck_assert_int_eq(ops->getattr(others[i], &st), 0);
+        ck_assert_int_eq(ops->unlink(dir, "late"), 0);
+        for (int i = 0; i < 64; i++)
+                ck_assert_int_eq(ops->getattr(others[i], &st), 0);
+        ck_assert_int_eq(ops->getattr(late, &st), 0);
+        ck_assert_int_eq(st.st_nlink, 0);
+        ck_assert_int_eq(read_node(late, buf, sizeof(buf)), 9);
+        ck_assert_str_eq(buf, "late data");
+        ls_node_unref(late);
         /* and a name again */
         ck_assert_int_eq(ops->link(n, dir, "back", &st), -ENOENT); /* as link(2) */
         for (int i = 0; i < 64; i++)
