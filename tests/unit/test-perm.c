@@ -266,6 +266,7 @@ enum {
         OP_UNLINK,
         OP_RMDIR,
         OP_RENAME,
+        OP_EXCHANGE,
         OP_LINK,
         OP_CHMOD,
         OP_CHOWN,
@@ -385,6 +386,9 @@ static int do_item(Item *it)
         case OP_RENAME:
                 r = rename(it->obj, p2);
                 break;
+        case OP_EXCHANGE:
+                r = renameat2(AT_FDCWD, it->obj, AT_FDCWD, p2, RENAME_EXCHANGE);
+                break;
         case OP_LINK:
                 r = link(it->obj, p2);
                 break;
@@ -448,7 +452,7 @@ static void batch_run(Batch *b)
                         get_state(it->dir, &it->dir_before);
                 if (it->dir2[0])
                         get_state(it->dir2, &it->dir2_before);
-                if (it->op == OP_RENAME || it->op == OP_LINK) {
+                if (it->op == OP_RENAME || it->op == OP_EXCHANGE || it->op == OP_LINK) {
                         char p2[P_MAX];
                         struct stat st;
 
@@ -484,8 +488,9 @@ static void batch_run(Batch *b)
 /* ---- predictions ---- */
 
 static const char *const op_names[] = {
-    "access", "open",  "creat", "mkdir",   "mknod",    "symlink",   "unlink", "rmdir",  "rename",
-    "link",   "chmod", "chown", "utimens", "truncate", "ftruncate", "write",  "setacl", "rmacl",
+    "access",   "open",      "creat",    "mkdir",  "mknod", "symlink", "unlink",
+    "rmdir",    "rename",    "exchange", "link",   "chmod", "chown",   "utimens",
+    "truncate", "ftruncate", "write",    "setacl", "rmacl",
 };
 
 static int n_fail;
@@ -650,6 +655,24 @@ static void check_item(const Item *it)
                         r = perm_check(&o->st, oacl, o->n_acl, &c, W_OK);
                 expect_eq(it, "errno", -r, it->err);
                 break;
+        case OP_EXCHANGE: {
+                const State *t = &it->target_before;
+
+                r = perm_check(&d->st, d->n_acl ? d->acl : NULL, d->n_acl, &c, X_OK);
+                if (r == 0)
+                        r = perm_check(&d2->st, d2->n_acl ? d2->acl : NULL, d2->n_acl, &c, X_OK);
+                if (r == 0)
+                        r = perm_may_delete(&d->st, d->n_acl ? d->acl : NULL, d->n_acl, &o->st, &c);
+                if (r == 0)
+                        r = perm_may_delete(&d2->st, d2->n_acl ? d2->acl : NULL, d2->n_acl, &t->st,
+                                            &c);
+                if (r == 0 && strcmp(it->dir, it->dir2) != 0 && S_ISDIR(o->st.st_mode))
+                        r = perm_check(&o->st, oacl, o->n_acl, &c, W_OK);
+                if (r == 0 && strcmp(it->dir, it->dir2) != 0 && S_ISDIR(t->st.st_mode))
+                        r = perm_check(&t->st, t->n_acl ? t->acl : NULL, t->n_acl, &c, W_OK);
+                expect_eq(it, "errno", -r, it->err);
+                break;
+        }
         case OP_LINK:
                 r = perm_check(&d2->st, d2->n_acl ? d2->acl : NULL, d2->n_acl, &c, X_OK);
                 if (r == 0)
@@ -743,8 +766,30 @@ static void check_item(const Item *it)
         }
 }
 
+/* DANAUS_PERM_STATS=1: per operation, how many succeeded and failed. */
+static void batch_stats(const Batch *b)
+{
+        size_t ok[OP_RMACL + 1] = {0}, failed[OP_RMACL + 1] = {0};
+
+        for (size_t i = 0; i < b->n; i++) {
+                const Item *it = &b->items[i];
+
+                if (it->op == OP_ACCESS)
+                        for (int mask = 1; mask <= 7; mask++)
+                                (it->errs[mask] ? failed : ok)[it->op]++;
+                else
+                        (it->err ? failed : ok)[it->op]++;
+        }
+        for (int op = 0; op <= OP_RMACL; op++)
+                if (ok[op] + failed[op])
+                        fprintf(stderr, "test-perm: %s: %zu succeeded, %zu failed\n", op_names[op],
+                                ok[op], failed[op]);
+}
+
 static void batch_check(Batch *b)
 {
+        if (getenv("DANAUS_PERM_STATS"))
+                batch_stats(b);
         n_fail = 0;
         for (size_t i = 0; i < b->n; i++)
                 check_item(&b->items[i]);
@@ -924,11 +969,13 @@ START_TEST(test_delete)
         for (size_t k = 0; k < N_CALLERS; k++)
                 for (size_t d = 0; d < n_dirs; d++)
                         for (size_t v = 0; v < sizeof(vowners) / sizeof(vowners[0]); v++) {
-                                static const int ops[] = {OP_UNLINK, OP_RMDIR,  OP_RENAME,
-                                                          OP_RENAME, OP_RENAME, OP_RENAME};
+                                static const int ops[] = {OP_UNLINK,   OP_RMDIR,   OP_RENAME,
+                                                          OP_RENAME,   OP_RENAME,  OP_RENAME,
+                                                          OP_EXCHANGE, OP_EXCHANGE};
                                 for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
                                         Item *it = batch_add(&b, (int)k, ops[o]);
-                                        bool is_dir = ops[o] == OP_RMDIR || o == 3 || o == 5;
+                                        bool is_dir =
+                                            ops[o] == OP_RMDIR || o == 3 || o == 5 || o == 7;
 
                                         fmt(name, "v%zu-%zu-%zu", k, v, o);
                                         path_at(victim, dirs[d], name);
@@ -945,7 +992,7 @@ START_TEST(test_delete)
                                         if (o == 2 || o == 3) {
                                                 strcpy(it->dir2, o == 2 ? dirs[d] : open_dir);
                                                 fmt(it->name2, "r%s", name);
-                                        } else if (o >= 4) {
+                                        } else if (o == 4 || o == 5) {
                                                 strcpy(it->dir2, dirs[(d + 1) % n_dirs]);
                                                 fmt(it->name2, "t%s", name);
                                                 path_at(victim, it->dir2, it->name2);
@@ -956,6 +1003,18 @@ START_TEST(test_delete)
                                                                          0);
                                                 ck_assert_int_eq(
                                                     lchown(victim, vowners[(v + 1) % 4], 0), 0);
+                                        }
+                                        /* exchanges with a directory elsewhere,
+                                         * whose own write permission counts */
+                                        if (o >= 6) {
+                                                strcpy(it->dir2, dirs[(d + 3) % n_dirs]);
+                                                fmt(it->name2, "x%s", name);
+                                                path_at(victim, it->dir2, it->name2);
+                                                ck_assert_int_eq(mkdir(victim, 0), 0);
+                                                ck_assert_int_eq(
+                                                    lchown(victim, vowners[(v + 2) % 4], 2001), 0);
+                                                ck_assert_int_eq(
+                                                    chmod(victim, vmodes[(k + v + o + 1) % 4]), 0);
                                         }
                                 }
                         }
