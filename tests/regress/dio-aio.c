@@ -23,13 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SZ (1 << 20)
+#define SZ    (1 << 20)
 #define CHUNK (64 << 10)
+
+static char *buf, *rbuf; /* global: reachable until exit (LeakSanitizer) */
 
 int main(int argc, char **argv)
 {
         aio_context_t ctx = 0;
-        char *buf, *rbuf;
         int fd, dfd, bad = 0;
 
         if (argc != 2) {
@@ -89,7 +90,8 @@ int main(int argc, char **argv)
                         }
                         for (long i = 0; i < r; i++)
                                 if (ev[i].res != CHUNK) {
-                                        fprintf(stderr, "async O_DIRECT write: result %lld\n", (long long)ev[i].res);
+                                        fprintf(stderr, "async O_DIRECT write: result %lld\n",
+                                                (long long)ev[i].res);
                                         return 1;
                                 }
                         got += (int)r;
@@ -100,7 +102,8 @@ int main(int argc, char **argv)
                 }
                 for (int i = 0; i < SZ; i++)
                         if (rbuf[i] != c) {
-                                printf("round %d: byte %d is '%c' after the async O_DIRECT writes of '%c' completed\n",
+                                printf("round %d: byte %d is '%c' after the async O_DIRECT writes "
+                                       "of '%c' completed\n",
                                        round, i, rbuf[i], c);
                                 bad = 1;
                                 break;

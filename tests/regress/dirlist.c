@@ -40,6 +40,7 @@ struct linux_dirent64 {
 };
 
 static char *names[MAX_NAMES];
+static char *buf; /* getdents64 buffer (global: reachable until exit) */
 static int n_names;
 
 static int name_index(const char *s, int add)
@@ -53,17 +54,20 @@ static int name_index(const char *s, int add)
         return n_names++;
 }
 
-static int dots(const char *s) { return strcmp(s, ".") == 0 || strcmp(s, "..") == 0; }
+static int dots(const char *s)
+{
+        return strcmp(s, ".") == 0 || strcmp(s, "..") == 0;
+}
 
 static int interleave(const char *dir, size_t bufsize, int change)
 {
         static int seen[2][MAX_NAMES];
         static char initial[MAX_NAMES], changed[MAX_NAMES];
         int fd[2], done[2] = {0, 0}, turn = 0, bad = 0, n_new = 0;
-        char *buf = malloc(bufsize);
         DIR *d = opendir(dir);
         struct dirent *de;
 
+        buf = malloc(bufsize);
         if (!d || !buf) {
                 perror(dir);
                 return 2;
@@ -129,7 +133,8 @@ static int interleave(const char *dir, size_t bufsize, int change)
                         int chg = changed[i] || !initial[i];
                         if (seen[r][i] > 1) {
                                 if (twice++ < 3)
-                                        fprintf(stderr, "reader %d: %s seen %d times\n", r, names[i], seen[r][i]);
+                                        fprintf(stderr, "reader %d: %s seen %d times\n", r,
+                                                names[i], seen[r][i]);
                         } else if (!chg && !seen[r][i]) {
                                 if (skipped++ < 3)
                                         fprintf(stderr, "reader %d: %s skipped\n", r, names[i]);
@@ -137,8 +142,8 @@ static int interleave(const char *dir, size_t bufsize, int change)
                                 unknown++;
                         }
                 }
-                printf("reader %d: %d turns, %d entries skipped, %d seen twice, %d unknown\n", r, turn,
-                       skipped, twice, unknown);
+                printf("reader %d: %d turns, %d entries skipped, %d seen twice, %d unknown\n", r,
+                       turn, skipped, twice, unknown);
                 bad |= skipped || twice || unknown;
         }
         return bad;
@@ -188,7 +193,8 @@ static int seek_back(const char *dir, int k, int change)
                         n2++;
                 if (d2)
                         closedir(d2);
-                printf("removed %d entries before the position; another reader listed %d\n", n_before, n2);
+                printf("removed %d entries before the position; another reader listed %d\n",
+                       n_before, n2);
         }
         seekdir(d, pos);
         while ((de = readdir(d))) {
@@ -201,7 +207,9 @@ static int seek_back(const char *dir, int k, int change)
                 m++;
         }
         if (!bad && m != n_names) {
-                fprintf(stderr, "after seekdir to entry %d: %d entries, the first pass had %d more (ended early)\n",
+                fprintf(stderr,
+                        "after seekdir to entry %d: %d entries, the first pass had %d more (ended "
+                        "early)\n",
                         k, m, n_names);
                 bad = 1;
         }
@@ -213,9 +221,12 @@ static int seek_back(const char *dir, int k, int change)
 int main(int argc, char **argv)
 {
         if (argc >= 4 && strcmp(argv[1], "interleave") == 0)
-                return interleave(argv[2], strtoul(argv[3], NULL, 0), argc > 4 && strcmp(argv[4], "change") == 0);
+                return interleave(argv[2], strtoul(argv[3], NULL, 0),
+                                  argc > 4 && strcmp(argv[4], "change") == 0);
         if (argc >= 4 && strcmp(argv[1], "seekdir") == 0)
-                return seek_back(argv[2], atoi(argv[3]), argc > 4 && strcmp(argv[4], "change") == 0);
-        fprintf(stderr, "usage: dirlist interleave DIR BUFSIZE [change] | seekdir DIR K [change]\n");
+                return seek_back(argv[2], atoi(argv[3]),
+                                 argc > 4 && strcmp(argv[4], "change") == 0);
+        fprintf(stderr,
+                "usage: dirlist interleave DIR BUFSIZE [change] | seekdir DIR K [change]\n");
         return 2;
 }

@@ -26,7 +26,7 @@ t_init
 command -v setfacl >/dev/null || skip "setfacl missing (Debian package acl)"
 DIO=$(r_helper dio-aio)
 DL=$(r_helper dirlist)
-chmod 755 "$T_DIR/bin"
+
 U=1234 G=1234 U2=1235
 expect() {  # expect WHAT GOT WANT
         [ "$2" = "$3" ] && r_ok "$1" || r_not_ok "$1: got '$(echo $2)', expected '$(echo $3)'"

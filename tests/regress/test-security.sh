@@ -18,8 +18,11 @@ DANAUS_FSD=${DANAUS_FSD:-/nonexistent/danaus-fsd/danaus-fsd}
 . "$(dirname "$0")/rlib.sh"
 t_init
 command -v setcap >/dev/null && command -v getcap >/dev/null || skip "setcap/getcap missing (libcap2-bin)"
-OC=$(r_helper ocreat)
-chmod 755 "$T_DIR" "$T_DIR/bin" 2>/dev/null || true
+# a copy uid 1234 can surely run (the build directory may be closed to it)
+mkdir -p "$T_DIR/ubin"
+cp "$(r_helper ocreat)" "$T_DIR/ubin/ocreat"
+chmod 755 "$T_DIR" "$T_DIR/ubin" "$T_DIR/ubin/ocreat"
+OC=$T_DIR/ubin/ocreat
 uid=1234 gid=1234  # no passwd entry needed: setpriv takes numbers
 
 dangling() {  # dangling WHAT DIR: DIR is a directory of the mount
