@@ -813,10 +813,11 @@ START_TEST(test_access)
         Batch b = {0};
         char path[P_MAX], name[32];
         size_t n_obj = 0;
-        char(*objs)[P_MAX] = calloc(1200, P_MAX);
+        char(*objs)[P_MAX];
 
         if (skip_without_root())
                 return;
+        objs = calloc(1200, P_MAX);
         ck_assert_ptr_nonnull(objs);
         for (mode_t m = 0; m < 01000; m++) {
                 fmt(name, "f%o", (unsigned)m);
