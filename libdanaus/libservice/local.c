@@ -38,13 +38,16 @@
  * reading `fd`, the evictor swaps `fd` to -1 before reading `users` and puts
  * it back if it saw one (both sequentially consistent: Dekker's pattern).
  *
- * Measured here (ext4, 6.18 kernel, 2000 handles, see test
- * "fd-budget-cost"): getattr on a held handle ~0.6 us with its fd kept,
- * ~3.6 us when it must be reopened by handle (and another fd closed);
- * lookup+getattr ~2.3 us either way (a lookup opens the name and hands that
- * fd to an evicted node). Reopening costs ~6x a kept fd, so the default
- * budget is generous (a quarter of the fd limit: 5000 of 20000 here) and the
- * sweep only matters for trees far larger than the working set.
+ * Measured (test "fd-budget-cost", -O2, ext4 on a shared 2-core VM, 6.18
+ * kernel, 2000 held handles, medians of 5 runs): getattr on a held handle
+ * 1.5 us with its fd kept, 4.0 us when it must be reopened by handle (and
+ * another fd closed); lookup+getattr 5.7 us with fds kept, 6.0 us at a
+ * budget of 16 (a lookup opens the name and hands that fd to an evicted
+ * node), 5.7 us for a name without a live handle. A reopen costs ~2.6x a
+ * kept fd, and an fd costs the kernel only a struct file (a few hundred
+ * bytes), so the default budget is generous: a quarter of the soft fd limit
+ * when the instance is made (5000 of this machine's 20000); the sweep only
+ * matters for trees far larger than the working set.
  *
  * Mounts. Branches may sit on different filesystems under the root (mount
  * points inside it). Identity keys include st_dev, and a node is reopened
@@ -543,7 +546,45 @@ static void node_pin(LocalNode *n)
         node_fd_put(n);
 }
 
-static LocalNode *lookup_live(Local *l, int dirfd, const char *name, struct stat *st);
+/* The live node of dir/name found without opening it (fstatat for st_dev,
+ * name_to_handle_at for the key), or NULL. A rename between the two calls is
+ * caught by comparing the node's inode number with the stat's: either way the
+ * node returned is an object that had the name at one of the two instants.
+ * (lookup() opens the name instead: measured, fstatat + name_to_handle_at +
+ * a table miss + open costs more than open + fstat + name_to_handle_at, and a
+ * hit saves little.) */
+static LocalNode *lookup_live(Local *l, int dirfd, const char *name, struct stat *st)
+{
+        struct {
+                struct file_handle fh;
+                unsigned char bytes[LOCAL_HANDLE_MAX];
+        } h;
+        LocalNode *n;
+        LocalKey k;
+        int mnt;
+
+        if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+                return NULL;
+        k.dev = st->st_dev;
+        h.fh.handle_bytes = LOCAL_HANDLE_MAX;
+        if (name_to_handle_at(dirfd, name, &h.fh, &mnt, 0) == 0) {
+                k.type = h.fh.handle_type;
+                k.len = h.fh.handle_bytes;
+                memcpy(k.bytes, h.fh.f_handle, k.len);
+        } else if (errno == EOPNOTSUPP || errno == EOVERFLOW) {
+                k.type = LOCAL_KEY_INO;
+                k.len = sizeof(st->st_ino);
+                memcpy(k.bytes, &st->st_ino, sizeof(st->st_ino));
+        } else {
+                return NULL;
+        }
+        n = table_find(l, &k);
+        if (n && n->ino != st->st_ino) {
+                ls_node_unref(&n->base);
+                n = NULL;
+        }
+        return n;
+}
 
 /* Before an operation removes dir/name: pins the fd of its live node when
  * that may be its last name. */
@@ -712,48 +753,9 @@ static int local_root(LsInstance *inst, LsNode **nodep)
         return r;
 }
 
-/* The hit path of lookup: the live node of dir/name found without opening
- * it (fstatat for st_dev, name_to_handle_at for the key), or NULL. A rename
- * between the two calls is caught by comparing the node's inode number with
- * the stat's: either way the node returned is an object that had the name at
- * one of the two instants. */
-static LocalNode *lookup_live(Local *l, int dirfd, const char *name, struct stat *st)
-{
-        struct {
-                struct file_handle fh;
-                unsigned char bytes[LOCAL_HANDLE_MAX];
-        } h;
-        LocalNode *n;
-        LocalKey k;
-        int mnt;
-
-        if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
-                return NULL;
-        k.dev = st->st_dev;
-        h.fh.handle_bytes = LOCAL_HANDLE_MAX;
-        if (name_to_handle_at(dirfd, name, &h.fh, &mnt, 0) == 0) {
-                k.type = h.fh.handle_type;
-                k.len = h.fh.handle_bytes;
-                memcpy(k.bytes, h.fh.f_handle, k.len);
-        } else if (errno == EOPNOTSUPP || errno == EOVERFLOW) {
-                k.type = LOCAL_KEY_INO;
-                k.len = sizeof(st->st_ino);
-                memcpy(k.bytes, &st->st_ino, sizeof(st->st_ino));
-        } else {
-                return NULL;
-        }
-        n = table_find(l, &k);
-        if (n && n->ino != st->st_ino) {
-                ls_node_unref(&n->base);
-                n = NULL;
-        }
-        return n;
-}
-
 static int local_lookup(LsNode *dirn, const char *name, LsNode **nodep, struct stat *stp)
 {
         LocalNode *dir = to_node(dirn), *n;
-        struct stat st;
         int dirfd, r;
 
         if (!ls_name_valid(name))
@@ -763,14 +765,7 @@ static int local_lookup(LsNode *dirn, const char *name, LsNode **nodep, struct s
         dirfd = node_fd_get(dir);
         if (dirfd < 0)
                 return dirfd;
-        n = lookup_live(node_local(dir), dirfd, name, &st);
-        if (n) {
-                r = 0;
-                if (stp)
-                        *stp = st;
-        } else {
-                r = node_at(dir, dirfd, name, &n, stp);
-        }
+        r = node_at(dir, dirfd, name, &n, stp);
         node_fd_put(dir);
         if (r == 0)
                 *nodep = &n->base;
