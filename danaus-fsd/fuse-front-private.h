@@ -2,30 +2,73 @@
 #pragma once
 /*
  * Private to the FUSE front: the state every handler sees and the helpers the
- * op files share (fuse-front.c namespace ops, fuse-file.c file handles,
- * fuse-dir.c directory handles).
+ * op files share (fuse-front.c namespace ops, fuse-file.c files, fuse-dir.c
+ * directories, fuse-notify.c kernel invalidations).
+ *
+ * Node ids are CoreNode pointers (the mount's root is FUSE_ROOT_ID): only
+ * the kernel hands them back, and it is trusted (the fast path uses
+ * core_node_id() with a table of its own). Every reply that hands out a
+ * node counts one reference of this front on it (core_lookup, core_mkdir,
+ * ...), FORGET drops them, a reply the kernel did not take undoes its count.
  */
 #define FUSE_USE_VERSION 312
 #include <assert.h>
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "core/core.h"
 #include "fuse-front.h"
-#include "node-table.h"
+
+/* fuse-notify.c: the session's queue of kernel invalidations and the thread
+ * that sends them. */
+typedef struct Notifier {
+        struct fuse_session *se;
+        pthread_t thread;
+        bool started; /* the thread was started and not joined */
+        bool ready;   /* lock and conditions initialised */
+        pthread_mutex_t lock;
+        pthread_cond_t cond; /* work for the thread, or stop */
+        pthread_cond_t done; /* a note was sent (notifier_wait) */
+        struct Note *head, **tail;
+        size_t n_queued;
+        uint64_t n_pushed; /* sequence of the last note queued */
+        uint64_t n_sent;   /* sequence of the last note sent */
+        uint64_t n_notes;  /* notes sent, for logs and tests */
+        bool stop;         /* the mount is going away: nothing more is queued */
+} Notifier;
+
+/* Starts the thread for session se. */
+int notifier_start(Notifier *n, struct fuse_session *se);
+/* Stops the thread and drops what is queued; later pushes are dropped.
+ * Idempotent. */
+void notifier_stop(Notifier *n);
+/* After notifier_stop(), once nothing can push any more. */
+void notifier_free(Notifier *n);
+/* Queue an invalidation; each returns its sequence number for
+ * notifier_wait() (0: dropped). Never blocks on the kernel. */
+uint64_t notifier_inval_inode(Notifier *n, fuse_ino_t ino, off_t off, off_t len);
+uint64_t notifier_inval_entry(Notifier *n, fuse_ino_t parent, const char *name);
+uint64_t notifier_delete(Notifier *n, fuse_ino_t parent, fuse_ino_t child, const char *name);
+/* Waits until note seq was sent, at most timeout_ms; true if it was. Only
+ * for inode invalidations, never from a handler the kernel may hold a
+ * directory lock for (see fuse-notify.c). */
+bool notifier_wait(Notifier *n, uint64_t seq, unsigned timeout_ms);
+uint64_t notifier_count(Notifier *n);
 
 struct FuseFront {
-        LsInstance *inst; /* borrowed */
-        const LsOps *ops;
-        NodeTable *nodes;
+        Core *core;     /* a reference */
+        CoreFront *cf;  /* this front, attached to core */
+        CoreNode *root; /* the mount's root: an internal reference and one of cf */
         FrontCache cache;
         bool read_only;
         bool writeback; /* the kernel granted writeback caching at INIT */
         char *mountpoint;
         struct fuse_session *se;
         bool mounted;
-        atomic_uint n_snaps; /* directory listings taken (fuse-dir.c) */
-        atomic_size_t n_io;  /* io files open, the nodes' and per-request ones */
+        Notifier notifier;
 };
 
 static inline FuseFront *req_front(fuse_req_t req)
@@ -33,57 +76,15 @@ static inline FuseFront *req_front(fuse_req_t req)
         return fuse_req_userdata(req);
 }
 
-static inline Node *front_node(FuseFront *f, fuse_ino_t ino)
+static inline CoreNode *front_node(FuseFront *f, fuse_ino_t ino)
 {
-        return node_table_get(f->nodes, ino);
+        return ino == FUSE_ROOT_ID ? f->root : (CoreNode *)(uintptr_t)ino;
 }
 
-/* What a node's io slot holds: a file of the instance (fuse-file.c), or for
- * a directory its listing snapshot (fuse-dir.c), whose base this is with
- * file NULL. */
-typedef struct FrontFile {
-        LsFile *file;
-        Node *node;
-        /* the node holds one reference while this is in its io slot, each
-         * request using it one more */
-        atomic_uint refs;
-        bool writable; /* opened read-write */
-} FrontFile;
-
-/* The node table keeps a FrontFile as its opaque NodeFile. */
-static inline NodeFile *ff_node_file(FrontFile *ff)
+static inline fuse_ino_t node_ino(FuseFront *f, CoreNode *node)
 {
-        return (NodeFile *)ff;
+        return node == f->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)node;
 }
-
-static inline FrontFile *node_file_ff(NodeFile *nf)
-{
-        return (FrontFile *)nf;
-}
-
-/* The node's io file, held for one request; write: one opened read-write
- * (a union copies a lower file up for it, by name, or for a node whose names
- * are all gone into a nameless file). */
-int front_io_get(FuseFront *f, fuse_ino_t ino, bool write, FrontFile **ffp);
-/* Drops a reference taken by front_io_get() or front_io_hold(). */
-void front_io_put(FuseFront *f, FrontFile *ff);
-/* What node's io slot holds, with a reference, or NULL. */
-FrontFile *front_io_hold(Node *node);
-/* Puts ff (the caller keeps its reference) in node's io slot in place of cur
- * (held by the caller, or NULL), whose references then go; when another
- * thread changed the slot first, nothing changes but the hold on cur is
- * dropped. */
-void front_io_install(FuseFront *f, Node *node, FrontFile *cur, FrontFile *ff);
-/* Before the last name of the file st goes (unlink, rename over it): makes
- * sure its node, if the kernel has it, keeps an io file, so a process that
- * has it open still reaches the data. */
-void front_io_pin(FuseFront *f, const struct stat *st, const char *path);
-/* After the file of node ino was changed by name (setattr: a union may
- * have copied it up): a read-only io file may be a lower file that no longer
- * shows the change, so the next request opens the name again. */
-void front_io_changed(FuseFront *f, fuse_ino_t ino);
-/* Called by the node table with an io file it lets go of. */
-void front_io_drop(NodeFile *nf, void *front);
 
 /* Replies with a negative errno (or 0) the way FUSE wants it: positive. */
 static inline void reply_err(fuse_req_t req, int r)
@@ -91,34 +92,20 @@ static inline void reply_err(fuse_req_t req, int r)
         fuse_reply_err(req, r < 0 ? -r : 0);
 }
 
-static inline LsCred req_cred(fuse_req_t req)
-{
-        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+/* Supplementary groups fetched for one request (fuse_req_getgroups). */
+#define FRONT_MAX_GROUPS 64
 
-        return (LsCred){.uid = ctx->uid, .gid = ctx->gid};
-}
+/* The caller's credentials. with_groups: its supplementary groups too (a
+ * read of /proc: only where a set-group-ID rule needs them), into groups
+ * (FRONT_MAX_GROUPS entries; more are cut). */
+CoreCred front_cred(fuse_req_t req, bool with_groups, gid_t groups[FRONT_MAX_GROUPS]);
 
-/* The path of node ino; -ENOENT once it has no name left. */
-int front_path(FuseFront *f, fuse_ino_t ino, char path[PATH_MAX]);
-
-/* "<parent's path>/<name>" for an entry the kernel names. */
-int front_child_path(FuseFront *f, fuse_ino_t parent, const char *name, char path[PATH_MAX],
-                     unsigned *seqp);
-
-/* Registers the entry name of parent (attributes st, path as built under
- * seq) with the node table, counting one kernel lookup; rebuilds the path
- * when a directory rename raced. names_seq: parent's node_names_seq() from
- * before st was looked up, or NULL for a name just created; -ESTALE when a
- * name left parent since (look it up again). On success fills e. */
-int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX], unsigned seq,
-                const unsigned *names_seq, const struct stat *st, struct fuse_entry_param *e);
+/* Fills e for node (one reference of the front counted on it) with st. */
+void front_entry(FuseFront *f, CoreNode *node, const struct stat *st, struct fuse_entry_param *e);
 
 /* Sends e; when the kernel did not take it (request interrupted), drops the
- * lookup it counted. */
+ * reference it counted. */
 void front_reply_entry(fuse_req_t req, FuseFront *f, const struct fuse_entry_param *e);
-
-/* Frees a directory listing (fuse-dir.c) whose last reference went. */
-void front_dir_drop(FrontFile *ff);
 
 /* File ops (fuse-file.c) and directory ops (fuse-dir.c) into the table. */
 void front_file_ops(struct fuse_lowlevel_ops *ops);

@@ -1,93 +1,85 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * FUSE Front: the session of one mount, INIT, and the namespace operations
- * (lookup, attributes, entries, rename, xattrs). Files are in
- * fuse-file.c, directories in fuse-dir.c.
+ * (lookup, attributes, entries, rename, xattrs), each one call into the
+ * core on node handles (no paths: a tree deeper than PATH_MAX works, and a
+ * directory renamed meanwhile is still the one the kernel named). Files are
+ * in fuse-file.c, directories in fuse-dir.c, the kernel invalidations in
+ * fuse-notify.c.
  *
- * Node ids are Node pointers (fh is always 0): only the kernel hands them
- * back, and it is trusted (the shared-memory path uses checked handles
- * instead).
+ * Permissions are the kernel's (default_permissions, and with
+ * FUSE_CAP_POSIX_ACL its ACL checks); the core applies the rules for new
+ * entries (owner, set-group-ID directory, umask or default ACL: the kernel
+ * leaves the umask to us, FUSE_CAP_DONT_MASK) and keeps mode and access ACL
+ * in step.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fuse-front-private.h"
 #include "util/log.h"
 
-int front_path(FuseFront *f, fuse_ino_t ino, char path[PATH_MAX])
+CoreCred front_cred(fuse_req_t req, bool with_groups, gid_t groups[FRONT_MAX_GROUPS])
 {
-        return node_path(front_node(f, ino), path);
-}
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        CoreCred c = {
+            .uid = ctx->uid,
+            .gid = ctx->gid,
+            .umask = ctx->umask & 0777,
+            .privileged = ctx->uid == 0,
+        };
 
-int front_child_path(FuseFront *f, fuse_ino_t parent, const char *name, char path[PATH_MAX],
-                     unsigned *seqp)
-{
-        /* The kernel never sends "." or ".." (no export support), but a path
-         * holding them would not be normalised: refuse, don't trust. */
-        if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-                return -EINVAL;
-        /* FUSE passes names up to 1024 bytes; a local filesystem refuses
-         * more than NAME_MAX with this error, not "invalid". */
-        if (strnlen(name, NAME_MAX + 1) > NAME_MAX)
-                return -ENAMETOOLONG;
-        return node_child_path(f->nodes, front_node(f, parent), name, path, seqp);
-}
+        if (with_groups) {
+                int n = fuse_req_getgroups(req, FRONT_MAX_GROUPS, groups);
 
-int front_enter(FuseFront *f, Node *parent, const char *name, char path[PATH_MAX], unsigned seq,
-                const unsigned *names_seq, const struct stat *st, struct fuse_entry_param *e)
-{
-        Node *n = NULL;
-        int r, tries;
-
-        for (tries = 0;; tries++) {
-                r = node_table_lookup_in(f->nodes, st, path, tries < 8 ? seq : NODE_SEQ_ANY,
-                                         names_seq ? parent : NULL, name,
-                                         names_seq ? *names_seq : 0, &n);
-                if (r != -EAGAIN)
-                        break;
-                r = node_child_path(f->nodes, parent, name, path, &seq);
-                if (r < 0)
-                        return r;
+                /* n > FRONT_MAX_GROUPS: the first ones only; < 0: none
+                 * known (no /proc), the fsgid still counts */
+                if (n > 0) {
+                        c.groups = groups;
+                        c.n_groups = n < FRONT_MAX_GROUPS ? (size_t)n : FRONT_MAX_GROUPS;
+                }
         }
-        if (r < 0)
-                return r;
+        return c;
+}
+
+void front_entry(FuseFront *f, CoreNode *node, const struct stat *st, struct fuse_entry_param *e)
+{
         *e = (struct fuse_entry_param){
-            .ino = node_table_id(f->nodes, n),
+            .ino = node_ino(f, node),
+            /* the kernel pairs it with the id for exports only; a pointer
+             * reused by a later node gets another */
+            .generation = core_node_id(node),
             .attr = *st,
             .attr_timeout = f->cache.attr_timeout,
             .entry_timeout = f->cache.entry_timeout,
         };
-        return 0;
 }
 
 void front_reply_entry(fuse_req_t req, FuseFront *f, const struct fuse_entry_param *e)
 {
         /* The kernel counts a lookup only for a reply it received. */
         if (fuse_reply_entry(req, e) < 0)
-                node_table_forget(f->nodes, front_node(f, e->ino), 1);
+                core_forget(f->cf, front_node(f, e->ino), 1);
 }
 
-/* The reply to an operation that created path (r: its result): the error,
- * or the new entry's attributes and node. */
-static void reply_new_entry(fuse_req_t req, FuseFront *f, fuse_ino_t parent, const char *name,
-                            char path[PATH_MAX], unsigned seq, int r)
+/* The reply to an operation that made node (r: its result, one reference of
+ * the front counted on node when r >= 0). */
+static void reply_new_entry(fuse_req_t req, FuseFront *f, int r, CoreNode *node,
+                            const struct stat *st)
 {
         struct fuse_entry_param e;
-        struct stat st;
 
-        if (r >= 0) {
-                node_listing_changed(front_node(f, parent));
-                r = f->ops->getattr(f->inst, path, &st);
-        }
-        if (r >= 0)
-                r = front_enter(f, front_node(f, parent), name, path, seq, NULL, &st, &e);
-        if (r < 0)
+        if (r < 0) {
                 reply_err(req, r);
-        else
-                front_reply_entry(req, f, &e);
+                return;
+        }
+        front_entry(f, node, st, &e);
+        front_reply_entry(req, f, &e);
 }
 
 #define FRONT_MAX_IO (1U << 20)
@@ -112,6 +104,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         if (f->cache.writeback_cache && !f->read_only)
                 conn->want |= conn->capable & FUSE_CAP_WRITEBACK_CACHE;
         f->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
+        /* The kernel checks ACLs (it reads system.posix_acl_access once per
+         * inode and caches it); new entries get the umask or the parent's
+         * default ACL from the core, so the kernel must not mask the mode
+         * itself (DONT_MASK: the request carries the umask). */
+        if (f->cache.posix_acl)
+                conn->want |= conn->capable & FUSE_CAP_POSIX_ACL;
+        conn->want |= conn->capable & FUSE_CAP_DONT_MASK;
         conn->want |= conn->capable & (FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_ASYNC_READ);
         conn->time_gran = 1;
         /* Fewer, larger requests for sequential I/O and write-back: libfuse's
@@ -126,40 +125,29 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
         FuseFront *f = req_front(req);
-        Node *dir = front_node(f, parent);
         struct fuse_entry_param e;
-        char path[PATH_MAX];
-        unsigned seq, names;
+        CoreNode *node;
         struct stat st;
-        int r, tries = 0;
+        int r;
 
-again:
-        names = node_names_seq(dir, name);
-        r = front_child_path(f, parent, name, path, &seq);
-        if (r >= 0)
-                r = f->ops->getattr(f->inst, path, &st);
+        r = core_lookup(f->cf, NULL, front_node(f, parent), name, &node, &st);
         if (r == -ENOENT && f->cache.negative_timeout > 0) {
-                /* ino 0: "no such name", cached for entry_timeout */
+                /* ino 0: "no such name", cached for entry_timeout; a name
+                 * made through another front invalidates it */
                 e = (struct fuse_entry_param){.entry_timeout = f->cache.negative_timeout};
                 fuse_reply_entry(req, &e);
                 return;
         }
-        if (r >= 0)
-                /* after a few rounds of names leaving: as found */
-                r = front_enter(f, dir, name, path, seq, tries < 16 ? &names : NULL, &st, &e);
-        if (r == -ESTALE && tries++ < 16)
-                goto again;
-        if (r < 0)
-                reply_err(req, r);
-        else
-                front_reply_entry(req, f, &e);
+        reply_new_entry(req, f, r, node, &st);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
         FuseFront *f = req_front(req);
 
-        node_table_forget(f->nodes, front_node(f, ino), nlookup);
+        /* The root's reference is the mount's own, not a lookup's. */
+        if (ino != FUSE_ROOT_ID)
+                core_forget(f->cf, front_node(f, ino), nlookup);
         fuse_reply_none(req);
 }
 
@@ -169,140 +157,111 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
         size_t i;
 
         for (i = 0; i < count; i++)
-                node_table_forget(f->nodes, front_node(f, forgets[i].ino), forgets[i].nlookup);
+                if (forgets[i].ino != FUSE_ROOT_ID)
+                        core_forget(f->cf, front_node(f, forgets[i].ino), forgets[i].nlookup);
         fuse_reply_none(req);
-}
-
-static int fstat_fn(NodeFile *nf, void *st)
-{
-        LsFile *file = node_file_ff(nf)->file;
-
-        return file ? file->inst->ops->fstat(file, st) : -ENOENT;
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         FuseFront *f = req_front(req);
-        char path[PATH_MAX];
         struct stat st;
         int r;
 
-        /* fi: a file handle, which files never have here (fh 0) and
-         * directory handles hold no file of: by name, or for a file open but
-         * unlinked, through its node's io file. */
-        r = front_path(f, ino, path);
-        if (r >= 0)
-                r = f->ops->getattr(f->inst, path, &st);
-        if (r == -ENOENT)
-                r = node_io_call(front_node(f, ino), fstat_fn, &st);
-        if (r == -ENOENT && node_gone_attr(front_node(f, ino), &st))
-                r = 0; /* a removed directory, still open */
+        /* Through the handle, also for a file or directory whose last name
+         * is gone (fstat of an open one). */
+        r = core_getattr(f->cf, front_node(f, ino), &st);
         if (r < 0)
                 reply_err(req, r);
         else
                 fuse_reply_attr(req, &st, f->cache.attr_timeout);
 }
 
-static struct timespec set_time(int to_set, int set, int now, const struct timespec *ts)
+/* Whether atime a needs an update at the next read, as relatime decides
+ * (not newer than mtime or ctime, or a day old). */
+static bool atime_stale(const struct stat *st)
 {
-        if (to_set & now)
-                return (struct timespec){.tv_nsec = UTIME_NOW};
-        if (to_set & set)
-                return *ts;
-        return (struct timespec){.tv_nsec = UTIME_OMIT};
-}
+        struct timespec now;
 
-/* One SETATTR: what to change. */
-typedef struct SetattrReq {
-        const struct stat *attr;
-        int to_set;
-} SetattrReq;
-
-/* Applies req by name (r_path >= 0) or, for a node without one, through
- * file (handle ops; -EOPNOTSUPP where the instance has none). By name, a
- * union copies a lower file up; through the file, a file unlinked while open
- * keeps working, as on a local filesystem. */
-static int setattr_apply(FuseFront *f, LsFile *file, const char *path, int r_path,
-                         const SetattrReq *req)
-{
-        const struct stat *attr = req->attr;
-        int to_set = req->to_set, r = 0;
-
-#define SETATTR_CALL(fileop, fileargs, pathop, pathargs)                                           \
-        (r_path >= 0 ? f->ops->pathop pathargs                                                     \
-                     : (f->ops->fileop ? f->ops->fileop fileargs : -EOPNOTSUPP))
-        if (to_set & FUSE_SET_ATTR_MODE)
-                r = SETATTR_CALL(fchmod, (file, attr->st_mode & 07777), chmod,
-                                 (f->inst, path, attr->st_mode & 07777));
-        if (r >= 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
-                uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
-                gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
-
-                r = SETATTR_CALL(fchown, (file, uid, gid), chown, (f->inst, path, uid, gid));
-        }
-        if (r >= 0 && (to_set & FUSE_SET_ATTR_SIZE))
-                r = SETATTR_CALL(ftruncate, (file, attr->st_size), truncate,
-                                 (f->inst, path, attr->st_size));
-        if (r >= 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-                                 FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
-                struct timespec ts[2] = {
-                    set_time(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, &attr->st_atim),
-                    set_time(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, &attr->st_mtim),
-                };
-
-                r = SETATTR_CALL(futimens, (file, ts), utimens, (f->inst, path, ts));
-        }
-#undef SETATTR_CALL
-        return r;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (st->st_atim.tv_sec < st->st_mtim.tv_sec || (st->st_atim.tv_sec == st->st_mtim.tv_sec &&
+                                                        st->st_atim.tv_nsec <= st->st_mtim.tv_nsec))
+                return true;
+        if (st->st_atim.tv_sec < st->st_ctim.tv_sec || (st->st_atim.tv_sec == st->st_ctim.tv_sec &&
+                                                        st->st_atim.tv_nsec <= st->st_ctim.tv_nsec))
+                return true;
+        return now.tv_sec - st->st_atim.tv_sec >= 24 * 60 * 60;
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
         FuseFront *f = req_front(req);
-        SetattrReq sreq = {.attr = attr, .to_set = to_set};
-        char path[PATH_MAX];
+        CoreNode *node = front_node(f, ino);
+        CoreCred cred = front_cred(req, false, NULL);
+        LsSetattr sa = {0};
+        unsigned flags = 0;
         struct stat st;
         int r;
 
-        /* By name while the node has one; a node whose last name is gone
-         * (unlinked while open: ftruncate, fchmod, futimens, and the times
-         * writeback caching sends) goes through its io file. */
-        r = front_path(f, ino, path);
-        if (r >= 0) {
-                r = setattr_apply(f, NULL, path, r, &sreq);
-                front_io_changed(f, ino);
-                if (r >= 0)
-                        r = f->ops->getattr(f->inst, path, &st);
+        if (to_set & FUSE_SET_ATTR_MODE) {
+                sa.valid |= LS_SET_MODE;
+                sa.mode = attr->st_mode & 07777;
         }
-        if (r == -ENOENT) {
-                FrontFile *ff;
-
-                /* read-write: ftruncate(2) wants it, and a union's lower
-                 * file must be copied for any change */
-                r = front_io_get(f, ino, true, &ff);
-                if (r >= 0) {
-                        r = setattr_apply(f, ff->file, NULL, -ENOENT, &sreq);
-                        if (r >= 0)
-                                r = f->ops->fstat(ff->file, &st);
-                        front_io_put(f, ff);
-                }
+        if (to_set & FUSE_SET_ATTR_UID) {
+                sa.valid |= LS_SET_UID;
+                sa.uid = attr->st_uid;
         }
-        if (r < 0)
+        if (to_set & FUSE_SET_ATTR_GID) {
+                sa.valid |= LS_SET_GID;
+                sa.gid = attr->st_gid;
+        }
+        if (to_set & FUSE_SET_ATTR_SIZE) {
+                sa.valid |= LS_SET_SIZE;
+                sa.size = attr->st_size;
+        }
+        if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+                sa.valid |= LS_SET_ATIME_NOW;
+        } else if (to_set & FUSE_SET_ATTR_ATIME) {
+                sa.valid |= LS_SET_ATIME;
+                sa.atime = attr->st_atim;
+        }
+        if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+                sa.valid |= LS_SET_MTIME_NOW;
+        } else if (to_set & FUSE_SET_ATTR_MTIME) {
+                sa.valid |= LS_SET_MTIME;
+                sa.mtime = attr->st_mtim;
+        }
+        if (to_set & FUSE_SET_ATTR_CTIME) {
+                sa.valid |= LS_SET_CTIME;
+                sa.ctime = attr->st_ctim;
+        }
+        /* Under writeback caching the kernel owns mtime: the one it sets is
+         * what later write-backs keep on the backend (core_write). */
+        if (f->writeback && (sa.valid & (LS_SET_MTIME | LS_SET_MTIME_NOW)))
+                flags |= CORE_SETATTR_KERNEL_MTIME;
+        r = core_setattr(f->cf, &cred, node, &sa, flags, &st);
+        if (r < 0) {
                 reply_err(req, r);
-        else
-                fuse_reply_attr(req, &st, f->cache.attr_timeout);
+                return;
+        }
+        fuse_reply_attr(req, &st, f->cache.attr_timeout);
+        /* An atime set back (touch -a, tar and cp -p keeping times) must be
+         * moved by the next read, as relatime does; reads the page cache
+         * serves never reach us, so the cached pages go (after the reply:
+         * the invalidation writes dirty pages back first). */
+        if ((sa.valid & (LS_SET_ATIME | LS_SET_ATIME_NOW)) && S_ISREG(st.st_mode) &&
+            atime_stale(&st))
+                notifier_inval_inode(&f->notifier, ino, 0, 0);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
         FuseFront *f = req_front(req);
-        char path[PATH_MAX], target[PATH_MAX + 1];
+        char target[PATH_MAX + 1];
         ssize_t n;
 
-        n = front_path(f, ino, path);
-        if (n >= 0)
-                n = f->ops->readlink(f->inst, path, target, PATH_MAX);
+        n = core_readlink(f->cf, front_node(f, ino), target, PATH_MAX);
         if (n < 0) {
                 reply_err(req, (int)n);
                 return;
@@ -314,202 +273,131 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
         FuseFront *f = req_front(req);
-        LsCred cred = req_cred(req);
-        char path[PATH_MAX];
-        unsigned seq = 0; /* read only once the path is built */
+        gid_t groups[FRONT_MAX_GROUPS];
+        /* groups: whether a set-group-ID file may keep the bit */
+        CoreCred cred = front_cred(req, (mode & S_ISGID) != 0, groups);
+        CoreNode *node = NULL;
+        struct stat st;
         int r;
 
-        r = front_child_path(f, parent, name, path, &seq);
-        if (r >= 0)
-                r = f->ops->mknod(f->inst, path, mode, rdev, &cred);
-        reply_new_entry(req, f, parent, name, path, seq, r);
+        r = core_mknod(f->cf, &cred, front_node(f, parent), name, mode, rdev, &node, &st);
+        reply_new_entry(req, f, r, node, &st);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
         FuseFront *f = req_front(req);
-        LsCred cred = req_cred(req);
-        char path[PATH_MAX];
-        unsigned seq = 0; /* read only once the path is built */
+        CoreCred cred = front_cred(req, false, NULL);
+        CoreNode *node = NULL;
+        struct stat st;
         int r;
 
-        r = front_child_path(f, parent, name, path, &seq);
-        if (r >= 0)
-                r = f->ops->mkdir(f->inst, path, mode, &cred);
-        reply_new_entry(req, f, parent, name, path, seq, r);
+        r = core_mkdir(f->cf, &cred, front_node(f, parent), name, mode, &node, &st);
+        reply_new_entry(req, f, r, node, &st);
 }
 
 static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
 {
         FuseFront *f = req_front(req);
-        LsCred cred = req_cred(req);
-        char path[PATH_MAX];
-        unsigned seq = 0; /* read only once the path is built */
+        CoreCred cred = front_cred(req, false, NULL);
+        CoreNode *node = NULL;
+        struct stat st;
         int r;
 
-        r = front_child_path(f, parent, name, path, &seq);
-        if (r >= 0)
-                r = f->ops->symlink(f->inst, target, path, &cred);
-        reply_new_entry(req, f, parent, name, path, seq, r);
+        r = core_symlink(f->cf, &cred, front_node(f, parent), name, target, &node, &st);
+        reply_new_entry(req, f, r, node, &st);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
         FuseFront *f = req_front(req);
-        char oldpath[PATH_MAX], path[PATH_MAX];
-        unsigned seq = 0; /* read only once the path is built */
-        int r;
-
-        r = front_path(f, ino, oldpath);
-        if (r >= 0)
-                r = front_child_path(f, newparent, newname, path, &seq);
-        if (r >= 0)
-                r = f->ops->link(f->inst, oldpath, path);
-        reply_new_entry(req, f, newparent, newname, path, seq, r);
-}
-
-/* After the last name of directory st went: the node keeps its attributes
- * for whoever has it open (fstat). Files keep their data instead, through
- * front_io_pin() before the name goes. */
-static void front_keep_dir_attr(FuseFront *f, const struct stat *st)
-{
-        Node *n;
-
-        if (S_ISDIR(st->st_mode) && (n = node_table_hold(f->nodes, st))) {
-                node_set_gone_attr(n, st);
-                node_table_forget(f->nodes, n, 1);
-        }
-}
-
-/* unlink and rmdir: the node forgets the name the entry had. */
-static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
-{
-        FuseFront *f = req_front(req);
-        char path[PATH_MAX];
+        CoreCred cred = front_cred(req, false, NULL);
+        CoreNode *node = front_node(f, ino);
         struct stat st;
-        unsigned seq;
-        bool known;
         int r;
 
-        r = front_child_path(f, parent, name, path, &seq);
-        if (r < 0) {
-                reply_err(req, r);
-                return;
-        }
-        /* The kernel does not say which node the name belonged to. */
-        known = f->ops->getattr(f->inst, path, &st) >= 0;
-        if (known && !dir)
-                front_io_pin(f, &st, path);
-        r = dir ? f->ops->rmdir(f->inst, path) : f->ops->unlink(f->inst, path);
-        if (r >= 0) {
-                node_names_changed(front_node(f, parent), name);
-                node_listing_changed(front_node(f, parent));
-        }
-        if (r >= 0 && known && dir)
-                front_keep_dir_attr(f, &st);
-        if (r >= 0 && known)
-                node_table_unlinked(f->nodes, &st, path);
-        reply_err(req, r);
+        r = core_link(f->cf, &cred, node, front_node(f, newparent), newname, &st);
+        reply_new_entry(req, f, r, node, &st);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-        remove_entry(req, parent, name, false);
+        FuseFront *f = req_front(req);
+        CoreCred cred = front_cred(req, false, NULL);
+
+        reply_err(req, core_unlink(f->cf, &cred, front_node(f, parent), name));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-        remove_entry(req, parent, name, true);
+        FuseFront *f = req_front(req);
+        CoreCred cred = front_cred(req, false, NULL);
+
+        reply_err(req, core_rmdir(f->cf, &cred, front_node(f, parent), name));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
         FuseFront *f = req_front(req);
-        char oldpath[PATH_MAX], newpath[PATH_MAX];
-        struct stat src, dst;
-        NodeRename rn = {.oldpath = oldpath, .newpath = newpath, .src = &src, .flags = flags};
-        unsigned seq;
-        int r;
+        CoreCred cred = front_cred(req, false, NULL);
 
-        r = front_child_path(f, parent, name, oldpath, &seq);
-        if (r >= 0)
-                r = front_child_path(f, newparent, newname, newpath, &seq);
-        if (r >= 0)
-                r = f->ops->getattr(f->inst, oldpath, &src);
-        if (r < 0) {
-                reply_err(req, r);
-                return;
-        }
-        /* What the new name held, so its node can drop that name. */
-        if (f->ops->getattr(f->inst, newpath, &dst) >= 0) {
-                rn.dst = &dst;
-                if (!(flags & RENAME_EXCHANGE))
-                        front_io_pin(f, &dst, newpath);
-        }
-        node_table_rename_begin(f->nodes, &rn);
-        r = f->ops->rename(f->inst, oldpath, newpath, flags);
-        if (r >= 0) {
-                node_names_changed(front_node(f, parent), name);
-                node_names_changed(front_node(f, newparent), newname);
-                node_listing_changed(front_node(f, parent));
-                node_listing_changed(front_node(f, newparent));
-        }
-        if (r >= 0 && rn.dst && !(flags & RENAME_EXCHANGE) &&
-            (dst.st_ino != src.st_ino || dst.st_dev != src.st_dev))
-                front_keep_dir_attr(f, &dst);
-        node_table_rename_end(f->nodes, &rn, r >= 0);
-        reply_err(req, r);
+        reply_err(req, core_rename(f->cf, &cred, front_node(f, parent), name,
+                                   front_node(f, newparent), newname, flags));
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
         FuseFront *f = req_front(req);
-        char path[PATH_MAX];
         struct statvfs st;
         int r;
 
-        /* An unlinked file still lives on the filesystem of the root. */
-        if (front_path(f, ino, path) < 0)
-                path[0] = '\0';
-        r = f->ops->statfs(f->inst, path, &st);
+        r = core_statfs(f->cf, front_node(f, ino), &st);
         if (r < 0)
                 reply_err(req, r);
         else
                 fuse_reply_statfs(req, &st);
 }
 
+/* An ACL xattr, whose S_ISGID rule needs the caller's groups. */
+static bool is_acl_name(const char *name)
+{
+        return strcmp(name, "system.posix_acl_access") == 0 ||
+               strcmp(name, "system.posix_acl_default") == 0;
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags)
 {
         FuseFront *f = req_front(req);
-        char path[PATH_MAX];
-        int r;
+        gid_t groups[FRONT_MAX_GROUPS];
+        CoreCred cred = front_cred(req, is_acl_name(name), groups);
 
-        r = front_path(f, ino, path);
-        if (r >= 0)
-                r = f->ops->setxattr(f->inst, path, name, value, size, flags);
-        reply_err(req, r);
+        reply_err(req, core_setxattr(f->cf, &cred, front_node(f, ino), name, value, size, flags));
 }
 
-/* getxattr (name set) and listxattr: size 0 asks for the size. */
+/* getxattr (name set) and listxattr: size 0 asks for the size; a list or
+ * value larger than size is -ERANGE (the caller asks again, larger). */
 static void reply_xattr_value(fuse_req_t req, FuseFront *f, fuse_ino_t ino, const char *name,
                               size_t size)
 {
-        char path[PATH_MAX];
+        CoreCred cred = front_cred(req, false, NULL);
         char *buf = NULL;
         ssize_t n;
 
-        n = front_path(f, ino, path);
-        if (n >= 0 && size > 0 && !(buf = malloc(size)))
-                n = -ENOMEM;
-        if (n >= 0)
-                n = name ? f->ops->getxattr(f->inst, path, name, buf, size)
-                         : f->ops->listxattr(f->inst, path, buf, size);
+        /* the kernel asks for XATTR_SIZE_MAX / XATTR_LIST_MAX at most */
+        if (size > 0 && !(buf = malloc(size))) {
+                reply_err(req, -ENOMEM);
+                return;
+        }
+        n = name ? core_getxattr(f->cf, &cred, front_node(f, ino), name, buf, size)
+                 : core_listxattr(f->cf, &cred, front_node(f, ino), buf, size);
         if (n < 0)
                 reply_err(req, (int)n);
         else if (size == 0)
                 fuse_reply_xattr(req, (size_t)n);
+        else if ((size_t)n > size)
+                reply_err(req, -ERANGE);
         else
                 fuse_reply_buf(req, buf, (size_t)n);
         free(buf);
@@ -528,14 +416,42 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
         FuseFront *f = req_front(req);
-        char path[PATH_MAX];
-        int r;
+        gid_t groups[FRONT_MAX_GROUPS];
+        CoreCred cred = front_cred(req, is_acl_name(name), groups);
 
-        r = front_path(f, ino, path);
-        if (r >= 0)
-                r = f->ops->removexattr(f->inst, path, name);
-        reply_err(req, r);
+        reply_err(req, core_removexattr(f->cf, &cred, front_node(f, ino), name));
 }
+
+/* Changes made elsewhere (another front of the core, the backend), turned
+ * into kernel invalidations by the notifier thread: these run on the thread
+ * that made the change, maybe a request handler of ours, so they only
+ * queue. */
+static void on_inval_inode(void *ctx, CoreNode *node, off_t off, off_t len)
+{
+        FuseFront *f = ctx;
+
+        notifier_inval_inode(&f->notifier, node_ino(f, node), off, len);
+}
+
+static void on_inval_entry(void *ctx, CoreNode *dir, const char *name)
+{
+        FuseFront *f = ctx;
+
+        notifier_inval_entry(&f->notifier, node_ino(f, dir), name);
+}
+
+static void on_delete_entry(void *ctx, CoreNode *dir, CoreNode *child, const char *name)
+{
+        FuseFront *f = ctx;
+
+        notifier_delete(&f->notifier, node_ino(f, dir), node_ino(f, child), name);
+}
+
+static const CoreFrontOps front_core_ops = {
+    .inval_inode = on_inval_inode,
+    .inval_entry = on_inval_entry,
+    .delete_entry = on_delete_entry,
+};
 
 static void front_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
@@ -591,15 +507,26 @@ int front_new(const FrontParams *p, FuseFront **frontp)
         f = calloc(1, sizeof(*f));
         if (!f)
                 return -ENOMEM;
-        f->inst = p->inst;
-        f->ops = p->inst->ops;
         f->cache = p->cache;
         f->read_only = p->read_only;
         f->mountpoint = strdup(p->mountpoint);
-        r = f->mountpoint ? node_table_new(&f->nodes) : -ENOMEM;
+        if (!f->mountpoint) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        f->core = core_ref(p->core);
+        /* The kernel enforces a read-only mount itself (MS_RDONLY). */
+        r = core_front_new(f->core, &front_core_ops, f, 0, &f->cf);
         if (r < 0)
                 goto fail;
-        node_table_set_io_drop(f->nodes, front_io_drop, f);
+        r = core_node_get(f->core, p->root, &f->root);
+        if (r < 0)
+                goto fail;
+        /* The front's own reference on the root (the kernel never looks it
+         * up): with it, changes of the root's entries reach this front. */
+        r = core_front_hold(f->cf, f->root, 1);
+        if (r < 0)
+                goto fail;
 
         /* Shown in /proc/mounts as "danaus:<pool> <mp> fuse.danaus"; the
          * kernel checks modes, owners and groups (default_permissions) for
@@ -624,6 +551,9 @@ int front_new(const FrontParams *p, FuseFront **frontp)
                 goto fail;
         }
         f->mounted = true;
+        r = notifier_start(&f->notifier, f->se);
+        if (r < 0)
+                goto fail;
         fuse_opt_free_args(&args);
         free(opts);
         *frontp = f;
@@ -650,29 +580,21 @@ int front_run(FuseFront *f)
         fuse_loop_cfg_set_idle_threads(lc, f->cache.max_idle_threads);
         r = fuse_session_loop_mt(f->se, lc);
         fuse_loop_cfg_destroy(lc);
+        /* The mount is going away: what is still queued for the kernel is
+         * of no use any more. */
+        notifier_stop(&f->notifier);
         /* The mount going away (ENODEV) ends the loop with 0. */
         return r > 0 ? -r : r;
-}
-
-/* What a node's io slot still holds when the session ends (the kernel never
- * forgot the node); the workers are gone, nothing else holds it now. */
-static void drop_orphan(NodeFile *nf, void *userdata)
-{
-        FrontFile *ff = node_file_ff(nf);
-        FuseFront *f = userdata;
-
-        if (ff->file) {
-                f->ops->release(ff->file);
-                free(ff);
-        } else {
-                front_dir_drop(ff);
-        }
 }
 
 FuseFront *front_free(FuseFront *f)
 {
         if (!f)
                 return NULL;
+        /* No callback of the core runs after this, and every node the
+         * kernel still held is dropped (the serving threads are gone). */
+        f->cf = core_front_free(f->cf);
+        notifier_free(&f->notifier);
         if (f->se) {
                 /* A no-op when the mount is gone already (the fd reports
                  * POLLERR); unmounts when the loop ended for another reason. */
@@ -680,17 +602,14 @@ FuseFront *front_free(FuseFront *f)
                         fuse_session_unmount(f->se);
                 fuse_session_destroy(f->se);
         }
-        /* The serving threads are gone: release what the kernel kept open
-         * when the connection was aborted, before the instance goes. */
-        if (f->nodes)
-                node_table_drain_io(f->nodes, drop_orphan, f);
-        node_table_free(f->nodes);
+        f->root = core_node_unref(f->root);
+        f->core = core_unref(f->core);
         free(f->mountpoint);
         free(f);
         return NULL;
 }
 
-size_t front_n_nodes(FuseFront *f)
+uint64_t front_n_notes(FuseFront *f)
 {
-        return node_table_count(f->nodes);
+        return notifier_count(&f->notifier);
 }

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 /*
- * FUSE front: serves one filesystem instance at one mount point through
- * libfuse's low-level API, multithreaded. Kernel requests become libservice
- * calls on the paths the node table keeps.
+ * FUSE front: serves one mount through libfuse's low-level API,
+ * multithreaded: a thin translation of kernel requests onto the core
+ * (core/core.h), with node ids that are the core's nodes. The front is one
+ * CoreFront of the pool's core; what changes through another front (or the
+ * backend) reaches the kernel as invalidations (fuse-notify.c).
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "core/core.h"
 #include "libservice/libservice.h"
 
 /*
@@ -26,23 +30,22 @@ typedef struct FrontCache {
         bool splice_read;        /* read replies spliced from the file's fd (zero copy) */
         bool writeback_cache;    /* kernel buffers writes and writes them back later
                                   * through the node's io file (fuse-file.c) */
-        size_t max_io_files;     /* io files kept by nodes (fds); past it, files
-                                  * are opened per request (fuse-file.c) */
+        bool posix_acl;          /* the kernel checks POSIX ACLs (FUSE_CAP_POSIX_ACL);
+                                  * the core keeps mode and ACL in step */
         unsigned max_threads;    /* worker threads of the FUSE loop */
         unsigned max_idle_threads;
 } FrontCache;
 
-/* Timeouts of a second. Every change reaches the branches through this
- * process, so longer ones should be safe, but with 60 s the differential
- * tester diverges now and then (a stale dentry: ENOTDIR for ENOENT, an
- * open that should fail): some change the kernel is not told of, found
- * only because a 1 s timeout hides it. Longer timeouts wait for that fix
- * (a union stat loop whose warm-up outlasts 1 s revalidates its entries:
- * docs/performance.md). */
+/* Entries and attributes are trusted for 60 s: every change made through
+ * this mount is one the kernel made itself, and every change made elsewhere
+ * (another front, another mount of the pool, the backend) comes back from
+ * the core as an invalidation (fuse-notify.c). Negative entries: 1 s (a
+ * name created elsewhere is announced too, but a negative entry the kernel
+ * keeps for long costs memory for nothing). */
 #define FRONT_CACHE_DEFAULT                                                                        \
         ((FrontCache){                                                                             \
-            .entry_timeout = 1.0,                                                                  \
-            .attr_timeout = 1.0,                                                                   \
+            .entry_timeout = 60.0,                                                                 \
+            .attr_timeout = 60.0,                                                                  \
             .negative_timeout = 1.0,                                                               \
             .keep_cache = true,                                                                    \
             .cache_readdir = true,                                                                 \
@@ -50,7 +53,7 @@ typedef struct FrontCache {
             .cache_symlinks = true,                                                                \
             .splice_read = true,                                                                   \
             .writeback_cache = true,                                                               \
-            .max_io_files = 4096,                                                                  \
+            .posix_acl = true,                                                                     \
             .max_threads = 16,                                                                     \
             .max_idle_threads = 16,                                                                \
         })
@@ -58,7 +61,8 @@ typedef struct FrontCache {
 typedef struct FrontParams {
         const char *mountpoint;
         const char *pool; /* shown as the source "danaus:<pool>" */
-        LsInstance *inst; /* borrowed: must outlive the front */
+        Core *core;       /* the pool's core: the front attaches to it (and holds it) */
+        LsNode *root;     /* the mount's root handle: borrowed, the front takes its own */
         bool read_only;
         int debug; /* >= 2 adds libfuse's dump of every request */
         FrontCache cache;
@@ -77,8 +81,9 @@ int front_new(const FrontParams *params, FuseFront **frontp);
  * mount_unmount()). Returns 0 or a negative errno. */
 int front_run(FuseFront *f);
 
-/* Unmounts if still mounted, ends the session, drops the node table. */
+/* Unmounts if still mounted, ends the session, detaches from the core
+ * (dropping every node the kernel still held). */
 FuseFront *front_free(FuseFront *f);
 
-/* Nodes the kernel holds now (for logs). */
-size_t front_n_nodes(FuseFront *f);
+/* Invalidations sent to the kernel so far (for logs and tests). */
+uint64_t front_n_notes(FuseFront *f);
