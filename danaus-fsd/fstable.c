@@ -16,7 +16,8 @@
 
 typedef struct FsEntry {
         const char *mountpoint; /* the config's, which outlives the table */
-        LsInstance *inst;
+        LsInstance *inst;       /* the mount's filesystem (a view of the backend) */
+        LsNode *root;           /* its root handle */
         FuseFront *front;
         pthread_t thread;
         bool running; /* a thread was started and not joined yet */
@@ -28,6 +29,8 @@ typedef struct FsEntry {
 } FsEntry;
 
 struct FsTable {
+        Core *core;          /* the pool's core, shared by every mount */
+        LsInstance *backend; /* the pool's backend client */
         FsEntry *entries;
         size_t n_entries;
         pthread_t waiter;
@@ -59,8 +62,8 @@ static void entry_teardown(FsEntry *e)
                 e->front = front_free(e->front);
                 log_info("%s: unmounted", e->mountpoint);
         }
-        ls_instance_free(e->inst);
-        e->inst = NULL;
+        e->root = ls_node_unref(e->root);
+        e->inst = ls_instance_unref(e->inst);
 }
 
 static int entry_start(FsTable *t, FsEntry *e, const FsTableParams *p, const PoolMount *m)
@@ -68,7 +71,8 @@ static int entry_start(FsTable *t, FsEntry *e, const FsTableParams *p, const Poo
         FrontParams fp = {
             .mountpoint = m->mountpoint,
             .pool = p->cfg->pool,
-            .inst = e->inst,
+            .core = t->core,
+            .root = e->root,
             .read_only = pool_mount_read_only(m),
             .debug = p->debug,
             .cache = p->cache,
@@ -111,14 +115,30 @@ int fstable_new(const FsTableParams *p, FsTable **tablep, char *err, size_t n_er
                 return -ENOMEM;
         }
         t->n_entries = cfg->n_mounts;
+        {
+                CoreParams cp = CORE_PARAMS_DEFAULT;
+
+                if (p->max_io_files)
+                        cp.max_io_files = p->max_io_files;
+                r = core_new(&cp, &t->core);
+                if (r < 0) {
+                        free(t->entries);
+                        free(t);
+                        return r;
+                }
+        }
         for (i = 0; i < cfg->n_mounts; i++) {
                 t->entries[i].mountpoint = cfg->mounts[i].mountpoint;
                 t->entries[i].table = t;
         }
         /* Instances first (a bad branch touches no mount point), then every
          * mount point (a refusal leaves nothing mounted), then the mounts. */
+        r = stack_backend_new(cfg, &t->backend, err, n_err);
+        if (r < 0)
+                goto fail;
         for (i = 0; i < cfg->n_mounts; i++) {
-                r = stack_new(cfg, &cfg->mounts[i], &t->entries[i].inst, err, n_err);
+                r = stack_new(t->backend, cfg, &cfg->mounts[i], &t->entries[i].inst,
+                              &t->entries[i].root, err, n_err);
                 if (r < 0)
                         goto fail;
         }
@@ -182,6 +202,8 @@ FsTable *fstable_free(FsTable *t)
         fstable_stop(t);
         for (i = 0; i < t->n_entries; i++)
                 entry_teardown(&t->entries[i]);
+        t->backend = ls_instance_unref(t->backend);
+        t->core = core_unref(t->core);
         free(t->entries);
         free(t);
         return NULL;

@@ -23,6 +23,7 @@ typedef struct FsTableParams {
         const PoolConfig *cfg;
         int debug;        /* 1: our debug logs, 2: plus libfuse's request dump */
         FrontCache cache; /* the same for every mount of the pool */
+        size_t max_io_files; /* io files the core keeps open (0: its default) */
         pthread_t waiter; /* told when a mount went away ... */
         int notify_sig;   /* ... with this signal (blocked, waited for) */
 } FsTableParams;

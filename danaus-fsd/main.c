@@ -144,13 +144,12 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        FrontCache cache = FRONT_CACHE_DEFAULT;
-
-        cache.max_io_files = io_files_budget(cfg->n_mounts);
         FsTableParams params = {
             .cfg = cfg,
             .debug = debug,
-            .cache = cache,
+            .cache = FRONT_CACHE_DEFAULT,
+            /* one core for the pool: its budget is the mounts' together */
+            .max_io_files = io_files_budget(1),
             .waiter = pthread_self(),
             .notify_sig = SIG_MOUNT_GONE,
         };
