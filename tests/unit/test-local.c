@@ -1017,20 +1017,66 @@ static void *worker(void *arg)
 }
 
 /* Lookups, opens and drops from several threads under a tiny budget. */
+/* Creates, writes, renames, unlinks and looks up churning names, holding a
+ * handle across its unlink each time: that handle must keep its data. */
+static void *churner(void *arg)
+{
+        Worker *w = arg;
+        const LsOps *o = w->dir->inst->ops;
+        LsCred cred = {0, 0};
+
+        for (int k = 0; k < 400; k++) {
+                char a[32], b[32], buf[32];
+                LsNode *n, *m;
+                LsFile *f;
+                ssize_t len;
+
+                snprintf(a, sizeof(a), "c%d-%d", w->seed, k % 7);
+                snprintf(b, sizeof(b), "d%d-%d", w->seed, k % 7);
+                if (o->create(w->dir, a, O_RDWR | O_EXCL, 0644, &cred, &n, NULL, &f) != 0) {
+                        w->errors++;
+                        continue;
+                }
+                if (o->pwrite(f, a, strlen(a), 0, 0) != (ssize_t)strlen(a))
+                        w->errors++;
+                o->release(f);
+                if (o->rename(w->dir, a, w->dir, b, 0) != 0)
+                        w->errors++;
+                if (o->lookup(w->dir, b, &m, NULL) != 0 || m != n)
+                        w->errors++;
+                else
+                        ls_node_unref(m);
+                if (o->unlink(w->dir, b) != 0)
+                        w->errors++;
+                if (o->open(n, O_RDONLY, &f) != 0) {
+                        w->errors++;
+                } else {
+                        len = o->pread(f, buf, sizeof(buf) - 1, 0);
+                        o->release(f);
+                        if (len < 0 || (buf[len] = '\0', strcmp(buf, a) != 0))
+                                w->errors++;
+                }
+                ls_node_unref(n);
+        }
+        return NULL;
+}
+
+/* Lookups, opens and drops from several threads while others churn names,
+ * all under a tiny fd budget. */
 START_TEST(test_threads)
 {
-        pthread_t th[4];
-        Worker w[4];
+        pthread_t th[6];
+        Worker w[6];
         LsNode *dir;
 
         make_files("mt", 200);
         local_set_fd_budget(inst, 8);
         dir = walk("mt");
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 6; i++) {
                 w[i] = (Worker){.dir = dir, .seed = i + 1};
-                ck_assert_int_eq(pthread_create(&th[i], NULL, worker, &w[i]), 0);
+                ck_assert_int_eq(pthread_create(&th[i], NULL, i < 4 ? worker : churner, &w[i]), 0);
         }
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 6; i++) {
                 ck_assert_int_eq(pthread_join(th[i], NULL), 0);
                 ck_assert_int_eq(w[i].errors, 0);
         }
