@@ -2,7 +2,7 @@
 /*
  * Unit tests: core/perm against the running kernel. Each differential case
  * builds objects (owner, group, mode, set-ID and sticky bits, access and
- * default ACLs) in a directory of /tmp as root, then forks one child per
+ * default ACLs) as root on a private tmpfs (see setup()), then forks one child per
  * caller (uid, gid, supplementary groups, umask) that makes the real system
  * calls (access, open, creat, mkdir, mknod, symlink, unlink, rmdir, rename,
  * link, chmod, chown, utimensat, truncate, ftruncate, write, setxattr and
