@@ -163,8 +163,8 @@ int core_node_get(Core *core, LsNode *ls, CoreNode **nodep);
 CoreNode *core_node_ref(CoreNode *node);
 CoreNode *core_node_unref(CoreNode *node);
 /* Counts n references of the front on a node the caller holds (a root, a
- * walk result the front hands out). */
-void core_front_hold(CoreFront *front, CoreNode *node, uint64_t n);
+ * walk result the front hands out). 0 or -ENOMEM. */
+int core_front_hold(CoreFront *front, CoreNode *node, uint64_t n);
 /* Drops n references of the front (FUSE FORGET; a reply the kernel did not
  * take). More than it holds: all of them. When no front holds the node any
  * more its io file goes; when no internal reference is left either, the
@@ -388,9 +388,11 @@ int core_file_fd(CoreFile *file);
  *       when an entry was made or removed through the core since, or the
  *       directory's mtime/ctime moved (changes behind the core's back);
  *       else the listing with that generation, while the directory still
- *       keeps it (the current one, any still referenced, and a few recent
- *       ones): -ESTALE when it is gone (the front may go on in the current
- *       one by index, accepting what POSIX allows for a changed directory).
+ *       keeps it (the current one and the 7 taken before it): -ESTALE when
+ *       it is gone (the front may go on in the current one by index,
+ *       accepting what POSIX allows for a changed directory). A reader that
+ *       keeps its CoreDirSnap (the fast path's directory stream) needs no
+ *       lookup by generation.
  * Readers of one generation never disturb each other: a snapshot never
  * changes, a retake makes a new one.
  * With CORE_FRONT_CHECK_PERMS (gen 0 only): read permission on dir.
