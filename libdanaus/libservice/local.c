@@ -798,11 +798,19 @@ static int dir_begin(LocalNode *dir, const char *name, bool modify)
 static int fd_chmod(int fd, mode_t mode)
 {
         char proc[PROC_FD_MAX];
+        struct stat st;
 
         if (syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
                 return 0;
         if (errno != ENOSYS)
                 return -errno;
+        /* Before Linux 6.6: chmod through the magic link, which reaches the
+         * object itself; a symlink's mode is not ours to change (as
+         * fchmodat2 and glibc's lchmod say). */
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISLNK(st.st_mode))
+                return -EOPNOTSUPP;
         proc_path(proc, fd);
         return errno_or(chmod(proc, mode));
 }
@@ -1283,9 +1291,12 @@ static int local_open(LsNode *node, int flags, LsFile **filep)
 {
         LocalNode *n = to_node(node);
         Local *l = node_local(n);
+        bool nocopyup = flags & LS_O_NOCOPYUP;
         int fd;
 
         flags = open_flags(l, flags);
+        if (nocopyup && n->type == S_IFDIR)
+                flags = (flags & ~(O_ACCMODE | O_TRUNC)) | O_RDONLY;
         if (l->read_only && flags_modify(flags))
                 return -EROFS;
         if (n->type == S_IFLNK)
@@ -1293,6 +1304,12 @@ static int local_open(LsNode *node, int flags, LsFile **filep)
         if (n->type == S_IFDIR && flags_modify(flags))
                 return -EISDIR;
         fd = reopen(n, flags);
+        if (nocopyup && (flags & O_ACCMODE) != O_RDONLY &&
+            (fd == -EACCES || fd == -EPERM || fd == -EROFS || fd == -ETXTBSY)) {
+                /* not writable: read-only, as LS_O_NOCOPYUP promises */
+                flags = (flags & ~(O_ACCMODE | O_TRUNC)) | O_RDONLY;
+                fd = reopen(n, flags);
+        }
         if (fd < 0)
                 return fd;
         return file_new(n, fd, flags, filep);

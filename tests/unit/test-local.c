@@ -1407,6 +1407,41 @@ START_TEST(test_mounts_without_handles)
 }
 END_TEST
 
+/* A read-only mount below the root: writes fail with EROFS from the kernel,
+ * LS_O_NOCOPYUP falls back to read-only. */
+START_TEST(test_read_only_submount)
+{
+        char p[PATH_MAX], ro[PATH_MAX];
+        LsNode *rod, *file, *n;
+        LsCred cred = {0, 0};
+        LsFile *f;
+
+        if (geteuid() != 0)
+                return;
+        at(p, root, "dir/f");
+        write_file(p, "data", 0644);
+        at(p, root, "dir");
+        at(ro, root, "ro");
+        ck_assert_int_eq(mkdir(ro, 0755), 0);
+        ck_assert_int_eq(mount(p, ro, NULL, MS_BIND, NULL), 0);
+        snprintf(mounted[n_mounted++], PATH_MAX, "%s", ro);
+        ck_assert_int_eq(mount(NULL, ro, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0);
+        rod = walk("ro");
+        file = lk(rod, "f");
+        ck_assert_int_eq(ops->open(file, O_RDWR, &f), -EROFS);
+        ck_assert_int_eq(ops->open(file, LS_O_NOCOPYUP, &f), 0);
+        ck_assert_int_eq(f->flags & O_ACCMODE, O_RDONLY);
+        ck_assert_int_eq(ops->release(f), 0);
+        ck_assert_int_eq(ops->open(rod, LS_O_NOCOPYUP, &f), 0);
+        ck_assert_int_eq(f->flags & O_ACCMODE, O_RDONLY);
+        ck_assert_int_eq(ops->release(f), 0);
+        ck_assert_int_eq(ops->mkdir(rod, "x", 0755, &cred, &n, NULL), -EROFS);
+        ck_assert_int_eq(ops->create(rod, "y", O_WRONLY, 0644, &cred, &n, NULL, &f), -EROFS);
+        ls_node_unref(file);
+        ls_node_unref(rod);
+}
+END_TEST
+
 /* A filesystem without file handles (procfs): keyed by inode, fds kept. */
 START_TEST(test_no_file_handles)
 {
@@ -1495,6 +1530,7 @@ static Suite *local_suite(void)
             {"many-xattrs", test_many_xattrs, setup_shm, 0},
             {"mounts-below-root", test_mounts_below_root, setup, 0},
             {"mounts-without-handles", test_mounts_without_handles, setup, 0},
+            {"read-only-submount", test_read_only_submount, setup, 0},
             {"no-file-handles", test_no_file_handles, setup, 0},
             {"walk", test_walk, setup, 0},
         };
