@@ -1315,20 +1315,45 @@ static int local_open(LsNode *node, int flags, LsFile **filep)
         return file_new(n, fd, flags, filep);
 }
 
+/* Adds O_DIRECT to an open fd when flags ask for it. */
+static int set_direct(int fd, int flags)
+{
+        int fl;
+
+        if (!(flags & O_DIRECT))
+                return 0;
+        fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0)
+                return -errno;
+        return 0;
+}
+
 /* Creates dir/name exclusively with the restrictive mode; returns the open
  * fd, finished (owner, mode), or -errno. */
 static int create_new(Local *l, int dirfd, const char *name, int flags, mode_t mode,
                       const LsCred *cred)
 {
+        struct stat st, at;
         int fd, r;
 
-        fd = openat(dirfd, name, (flags & ~O_TRUNC) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+        /* O_DIRECT only once the file is finished: a filesystem that refuses
+         * it fails the open after creating the file. */
+        fd = openat(dirfd, name,
+                    (flags & ~(O_TRUNC | O_DIRECT)) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     0600);
         if (fd < 0)
                 return -errno;
         r = finish_new(l, fd, S_IFREG, mode, cred);
         if (r < 0) {
-                unlinkat(dirfd, name, 0);
+                /* Unfinished: remove it, unless the name went elsewhere. */
+                if (fstat(fd, &st) == 0 && fstatat(dirfd, name, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    st.st_dev == at.st_dev && st.st_ino == at.st_ino)
+                        unlinkat(dirfd, name, 0);
+                close(fd);
+                return r;
+        }
+        r = set_direct(fd, flags);
+        if (r < 0) {
                 close(fd);
                 return r;
         }
@@ -1433,12 +1458,14 @@ static int local_tmpfile(LsNode *dirn, int flags, mode_t mode, const LsCred *cre
         dirfd = node_fd_get(dir);
         if (dirfd < 0)
                 return dirfd;
-        fd = openat(dirfd, ".", (flags & ~O_TRUNC) | O_TMPFILE | O_CLOEXEC, 0600);
+        fd = openat(dirfd, ".", (flags & ~(O_TRUNC | O_DIRECT)) | O_TMPFILE | O_CLOEXEC, 0600);
         r = fd < 0 ? -errno : 0;
         node_fd_put(dir);
         if (r < 0)
                 return r;
         r = finish_new(l, fd, S_IFREG, mode, cred);
+        if (r == 0)
+                r = set_direct(fd, flags);
         if (r == 0) {
                 proc_path(proc, fd);
                 pfd = open(proc, O_PATH | O_CLOEXEC);

@@ -1215,6 +1215,33 @@ START_TEST(test_deep_tree)
 }
 END_TEST
 
+/* O_DIRECT on a filesystem that refuses it (tmpfs): the open fails as the
+ * kernel's would, the new file has its final owner and mode all the same. */
+START_TEST(test_direct_refused)
+{
+        LsCred cred = {.uid = 1234, .gid = 1234};
+        char p[PATH_MAX];
+        struct stat st;
+        LsNode *n;
+        LsFile *f;
+        int r;
+
+        r = ops->create(rootn, "d", O_RDWR | O_DIRECT | O_EXCL, 0640, &cred, &n, NULL, &f);
+        if (r == 0) { /* a tmpfs that takes O_DIRECT (Linux 6.6+) */
+                ck_assert(f->flags & O_DIRECT);
+                ck_assert_int_eq(ops->release(f), 0);
+                ls_node_unref(n);
+        } else {
+                ck_assert_int_eq(r, -EINVAL);
+        }
+        at(p, root, "d");
+        ck_assert_int_eq(stat(p, &st), 0);
+        ck_assert_int_eq(st.st_mode & 07777, 0640);
+        if (geteuid() == 0)
+                ck_assert_int_eq(st.st_uid, 1234);
+}
+END_TEST
+
 /* All xattrs are listed however many (up to the kernel's 64 KiB list). */
 START_TEST(test_many_xattrs)
 {
@@ -1528,6 +1555,7 @@ static Suite *local_suite(void)
             {"fd-budget-cost", test_fd_budget_cost, setup, 60},
             {"deep-tree", test_deep_tree, setup, 0},
             {"many-xattrs", test_many_xattrs, setup_shm, 0},
+            {"direct-refused", test_direct_refused, setup_shm, 0},
             {"mounts-below-root", test_mounts_below_root, setup, 0},
             {"mounts-without-handles", test_mounts_without_handles, setup, 0},
             {"read-only-submount", test_read_only_submount, setup, 0},
