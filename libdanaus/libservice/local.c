@@ -844,14 +844,28 @@ static int open_new(int dirfd, const char *name, mode_t type, mode_t tmpmode, st
 }
 
 /* The node of a new entry fd; stp gets its attributes after finishing. */
-static int new_node(Local *l, int fd, mode_t type, mode_t mode, const LsCred *cred, LsNode **nodep,
-                    struct stat *stp)
+/* Removes dir/name if it still names the object of fd (a new entry that
+ * could not be finished). */
+static void remove_unfinished(int dirfd, const char *name, int fd)
+{
+        struct stat st, at;
+
+        if (fstat(fd, &st) == 0 && fstatat(dirfd, name, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+            st.st_dev == at.st_dev && st.st_ino == at.st_ino)
+                unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+}
+
+/* Finishes the new entry dir/name (fd: O_PATH of it) and returns its node;
+ * stp gets its attributes after finishing. */
+static int new_node(Local *l, int dirfd, const char *name, int fd, mode_t type, mode_t mode,
+                    const LsCred *cred, LsNode **nodep, struct stat *stp)
 {
         LocalNode *n;
         int r;
 
         r = finish_new(l, fd, type, mode, cred);
         if (r < 0) {
+                remove_unfinished(dirfd, name, fd);
                 close(fd);
                 return r;
         }
@@ -881,7 +895,7 @@ static int local_mknod(LsNode *dirn, const char *name, mode_t mode, dev_t rdev, 
         r = errno_or(mknodat(dirfd, name, type | 0600, rdev));
         if (r == 0) {
                 fd = open_new(dirfd, name, type, 0600, &st);
-                r = fd < 0 ? fd : new_node(l, fd, type, mode, cred, nodep, stp);
+                r = fd < 0 ? fd : new_node(l, dirfd, name, fd, type, mode, cred, nodep, stp);
         }
         node_fd_put(dir);
         return r;
@@ -901,7 +915,7 @@ static int local_mkdir(LsNode *dirn, const char *name, mode_t mode, const LsCred
         r = errno_or(mkdirat(dirfd, name, 0700));
         if (r == 0) {
                 fd = open_new(dirfd, name, S_IFDIR, 0700 | S_ISGID, &st);
-                r = fd < 0 ? fd : new_node(l, fd, S_IFDIR, mode, cred, nodep, stp);
+                r = fd < 0 ? fd : new_node(l, dirfd, name, fd, S_IFDIR, mode, cred, nodep, stp);
         }
         node_fd_put(dir);
         return r;
@@ -923,7 +937,7 @@ static int local_symlink(LsNode *dirn, const char *name, const char *target, con
         r = errno_or(symlinkat(target, dirfd, name));
         if (r == 0) {
                 fd = open_new(dirfd, name, S_IFLNK, 0777, &st);
-                r = fd < 0 ? fd : new_node(l, fd, S_IFLNK, 0777, cred, nodep, stp);
+                r = fd < 0 ? fd : new_node(l, dirfd, name, fd, S_IFLNK, 0777, cred, nodep, stp);
         }
         node_fd_put(dir);
         return r;
@@ -1333,7 +1347,6 @@ static int set_direct(int fd, int flags)
 static int create_new(Local *l, int dirfd, const char *name, int flags, mode_t mode,
                       const LsCred *cred)
 {
-        struct stat st, at;
         int fd, r;
 
         /* O_DIRECT only once the file is finished: a filesystem that refuses
@@ -1345,10 +1358,7 @@ static int create_new(Local *l, int dirfd, const char *name, int flags, mode_t m
                 return -errno;
         r = finish_new(l, fd, S_IFREG, mode, cred);
         if (r < 0) {
-                /* Unfinished: remove it, unless the name went elsewhere. */
-                if (fstat(fd, &st) == 0 && fstatat(dirfd, name, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    st.st_dev == at.st_dev && st.st_ino == at.st_ino)
-                        unlinkat(dirfd, name, 0);
+                remove_unfinished(dirfd, name, fd);
                 close(fd);
                 return r;
         }
