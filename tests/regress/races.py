@@ -4,14 +4,15 @@
 #   races.py copyup-unlink DIR N       one process opens lower files for
 #       append (copy-up, no O_CREAT) and writes, another unlinks them, in the
 #       same order; prints the names whose unlink succeeded.
-#   races.py rmdir-vs-create MNTDIR UPPERDIR   while a thread creates and
-#       removes a real file in UPPERDIR (the backend's upper directory of the
-#       merged MNTDIR: a creator the kernel's directory locks do not
-#       serialize, as the fast path will be), rmdir MNTDIR once; prints the
-#       rmdir's result (0 or the errno name).
-#   races.py lookups DIR N STOPFILE   stats DIR/f0..f(N-1) (each name once:
-#       every stat is a LOOKUP) until STOPFILE exists; prints the count and
-#       the slowest stat in ms.
+#   races.py rmdir-vs-create MNTDIR UPPERDIR DELAY_MS   a thread calls
+#       rmdir MNTDIR; DELAY_MS later a real file appears in UPPERDIR (the
+#       backend's upper directory of the merged MNTDIR: a creator the
+#       kernel's directory locks do not serialize, as the fast path will
+#       be), removed again once rmdir returned; prints the rmdir's result (0
+#       or the errno name).
+#   races.py lookups DIR FIRST N STOPFILE   stats DIR/fFIRST..f(FIRST+N-1)
+#       (each name once: every stat is a LOOKUP) until STOPFILE exists;
+#       prints the count and the slowest stat in ms.
 import errno
 import os
 import sys
@@ -49,40 +50,37 @@ def copyup_unlink(d, n):
         print(name)
 
 
-def rmdir_vs_create(mntdir, upperdir):
-    stop = threading.Event()
+def rmdir_vs_create(mntdir, upperdir, delay_ms):
     x = os.path.join(upperdir, "x-created-behind")
+    res = []
 
-    def creator():
-        while not stop.is_set():
-            try:
-                os.close(os.open(x, os.O_WRONLY | os.O_CREAT, 0o644))
-                os.unlink(x)
-            except OSError:
-                pass
+    def remover():
+        try:
+            os.rmdir(mntdir)
+            res.append("0")
+        except OSError as e:
+            res.append(errno.errorcode.get(e.errno, str(e.errno)))
 
-    t = threading.Thread(target=creator)
+    t = threading.Thread(target=remover)
     t.start()
-    time.sleep(0.005)
+    time.sleep(delay_ms / 1000)
     try:
-        os.rmdir(mntdir)
-        res = "0"
-    except OSError as e:
-        res = errno.errorcode.get(e.errno, str(e.errno))
-    stop.set()
+        os.close(os.open(x, os.O_WRONLY | os.O_CREAT, 0o644))
+    except OSError:
+        pass
     t.join()
     try:
         os.unlink(x)
     except OSError:
         pass
-    print(res)
+    print(res[0])
 
 
-def lookups(d, n, stopfile):
+def lookups(d, first, n, stopfile):
     worst = 0.0
     count = 0
-    i = 0
-    while not os.path.exists(stopfile) and i < n:
+    i = first
+    while not os.path.exists(stopfile) and i < first + n:
         t0 = time.monotonic()
         try:
             os.stat(os.path.join(d, f"f{i}"))
@@ -101,8 +99,8 @@ if __name__ == "__main__":
     if cmd == "copyup-unlink":
         copyup_unlink(sys.argv[2], int(sys.argv[3]))
     elif cmd == "rmdir-vs-create":
-        rmdir_vs_create(sys.argv[2], sys.argv[3])
+        rmdir_vs_create(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     elif cmd == "lookups":
-        lookups(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        lookups(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
     else:
         sys.exit(f"unknown command {cmd}")

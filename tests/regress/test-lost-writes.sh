@@ -10,8 +10,11 @@
 #     leaves an admin), the writer then exits; danaus-fsd sees its last mount
 #     gone, exits 0, and all 64 MiB are in the backend file.
 # On main (d19e305): case 1 FAILS: danaus-fsd exits 0 but the backend file
-# holds only part of the data (the busy mount is force-unmounted, aborting
-# the connection with the dirty pages; 37 MiB in the run).
+# holds only part of the data: "backend file has 37748736 bytes" (36 MiB;
+# 65691648 in another run): the busy mount is force-unmounted (MNT_FORCE),
+# aborting the connection with the dirty pages (37 MiB in the run).
+# Case 2 passes on main (the writer's exit flushes on close, then the
+# detached mount goes): it guards what the rewrite's clean stop must keep.
 # Reference mode (DANAUS_TEST_DIR): the data is simply checked in the
 # directory (there is no service to stop).
 DANAUS_FSD=${DANAUS_FSD:-/nonexistent/danaus-fsd/danaus-fsd}

@@ -11,9 +11,14 @@
 #     drop capabilities themselves): the copy carries the same capability,
 #     as the kernel's overlayfs does (getcap through the mount and on the
 #     upper branch).
-# On main (d19e305): FAILS: 1: the file is created as root (owner 0:0, mode
-# 4755, never chowned to the caller); 2: the capability is gone after every
-# copy-up (copy-up sets the xattrs, then chowns, which drops it).
+# On main (d19e305): FAILS: 1: "got '1234:1234 755', expected '1234:1234
+# 4755'" on both mounts: created as root then chowned, which drops S_ISUID.
+# (The issue's root-owned 04755 file comes from the service's own open of a
+# path ending in a dangling symlink; FUSE's CREATE carries O_NOFOLLOW and
+# the kernel follows the link itself, so through the mount the symptom is
+# this one.) 2: every copy-up loses the capability (getcap empty, through
+# the mount and on the upper branch; the O_RDWR open copies up nothing on
+# main): copy-up sets the xattrs, then chowns, which drops it.
 DANAUS_FSD=${DANAUS_FSD:-/nonexistent/danaus-fsd/danaus-fsd}
 . "$(dirname "$0")/rlib.sh"
 t_init
