@@ -7,7 +7,8 @@
 #          O_DIRECT write (dio-aio.c: io_submit/io_getevents)
 #  seek    lseek SEEK_DATA/SEEK_HOLE on a sparse file
 #  acl     POSIX ACLs: chmod keeps the mask in step; a directory's default
-#          ACL is inherited by new files and directories; the set-group-ID
+#          ACL is inherited by new files and directories; a setfacl shows
+#          in the mode at once; named entries are enforced; the set-group-ID
 #          rules with ACLs (setfacl by an owner outside the file's group
 #          drops S_ISGID, as chmod does)
 #  atime   a read updates atime under relatime (atime older than a day,
@@ -18,11 +19,13 @@
 #          listing to its end (dirlist.c)
 #  cwd     a process whose cwd is a directory another process keeps
 #          renaming creates files in it by relative names without error
-# On main (d19e305): FAILS 11 checks:
+# On main (d19e305): FAILS 12 checks:
 #  seek: "No such device or address 4194304 0 No such device or address No
 #    such device or address No such device or address" (the backend is
 #    asked while the data is still in the kernel's page cache);
-#  acl: default ACL not inherited (mask r-- / r-x where ext4 gives rw- /
+#  acl: the mode stays 664 through setfacl u:1234:rwx, m::r, o::r-x, -b
+#    (ext4: 674 644 675 665);
+#    default ACL not inherited (mask r-- / r-x where ext4 gives rw- /
 #    rwx), a named-user entry does not grant write, setfacl by an owner
 #    outside the group keeps S_ISGID (2755), a set-group-ID directory with
 #    a default ACL gives 2755/644 instead of 2775/664;
@@ -98,6 +101,16 @@ chmod 640 "$M/acl-f"
 expect "acl: chmod 640 sets the mask to r--" "$(getfacl -pcn "$M/acl-f" 2>&1)" \
         "$(printf 'user::rw-\nuser:%s:rwx\t#effective:r--\ngroup::rw-\t#effective:r--\nmask::r--\nother::---' $U)"
 expect "acl: the mode shows the mask" "$(stat -c %a "$M/acl-f")" 640
+# and the other way: an ACL change shows in the mode at once
+touch "$M/acl-m"; chmod 664 "$M/acl-m"
+modes=""
+for a in u:$U:rwx m::r o::r-x; do
+        setfacl -m $a "$M/acl-m"
+        modes+="$(stat -c %a "$M/acl-m") "
+done
+setfacl -b "$M/acl-m"
+modes+="$(stat -c %a "$M/acl-m")"
+expect "acl: setfacl u:$U:rwx, m::r, o::r-x, -b: the mode after each" "$modes" "674 644 675 665"
 mkdir "$M/acl-d"
 chmod 750 "$M/acl-d"
 setfacl -d -m u:$U:rwx,g::r-x,o::- "$M/acl-d"
