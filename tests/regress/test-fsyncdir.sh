@@ -18,6 +18,7 @@ command -v strace >/dev/null || skip "strace missing (Debian package strace)"
 check() {
         local what=$1 dir=$2 bdir=$3 spid
         mkdir -p "$dir"
+        bdir=$(realpath "$bdir")  # as strace -y shows it
         echo x >"$dir/new-file"
         mkdir "$dir/new-dir"
         if [ "$MNT_KIND" != danaus ]; then
