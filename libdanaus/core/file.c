@@ -327,6 +327,8 @@ int core_create(CoreFront *front, const CoreCred *cred, CoreNode *dir, const cha
                         break;
                 r = create_new(front, cred, dir, name, flags, mode, &node, &st, &file);
                 created = r >= 0;
+                if (r == -EEXIST)
+                        dir_changed(dir, NULL); /* the negative entry was stale */
                 if (r != -EEXIST || (flags & O_EXCL) || tries >= 8)
                         break;
                 r = 0; /* made meanwhile by another: open that one */
