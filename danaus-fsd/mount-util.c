@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "mount-util.h"
@@ -149,6 +150,36 @@ int mount_prepare(const char *mountpoint, char *err, size_t n_err)
  * until written back, and aborting the connection would drop it. syncfs
  * sends it as WRITE requests, which the serving threads (still running)
  * answer, and waits for them. */
+/* syncfs may return while WRITE requests it queued are still in flight (the
+ * kernel ends page writeback before the reply): wait, for a few seconds at
+ * most, until the connection has no request left that our threads have not
+ * answered, so an abort cannot overtake them. */
+static void mount_drain(int fd, const char *mountpoint)
+{
+        char path[64], buf[32];
+        struct stat st;
+        int i;
+
+        if (fstat(fd, &st) < 0)
+                return;
+        snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/waiting", minor(st.st_dev));
+        for (i = 0; i < 500; i++) {
+                FILE *f = fopen(path, "re");
+                long n;
+
+                if (!f)
+                        return; /* fusectl not mounted: nothing to wait on */
+                n = fgets(buf, sizeof(buf), f) ? strtol(buf, NULL, 10) : 0;
+                fclose(f);
+                /* Our own open() and syncfs() are answered; anything else
+                 * counted is a request still in flight. */
+                if (n <= 0)
+                        return;
+                usleep(10000);
+        }
+        log_warning("%s: requests still in flight after 5 s", mountpoint);
+}
+
 static void mount_flush(const char *mountpoint)
 {
         char type[64];
@@ -161,6 +192,7 @@ static void mount_flush(const char *mountpoint)
                 return;
         if (syncfs(fd) < 0)
                 log_warning("%s: writing back cached writes failed: %m", mountpoint);
+        mount_drain(fd, mountpoint);
         close(fd);
 }
 
