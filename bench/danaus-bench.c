@@ -19,6 +19,13 @@
  *   rd/e00000 ... rd/eNNNNN   --entries empty files (stat, open, readdir)
  *   data/r0 ... data/r<N-1>   --size bytes each (pread, seqread*)
  *   cu/f<i>                   --cu-size bytes each (copyup; one per op)
+ *   deep/d01/../d30/eNNNNN    --entries empty files 30 levels down (stat-deep)
+ *   rn/a/s/eNNNNN             --entries empty files (stat-renamed): setup
+ *                             renames rn/a to rn/b once, then stat-renamed
+ *                             looks up rn/b/s/eNNNNN (a directory renamed
+ *                             through DIR; where rename gives EXDEV, as on
+ *                             overlayfs without redirect_dir, rn/b is
+ *                             created instead and a note goes to stderr)
  *   work/<pid>/t<i>/          scratch, removed at exit
  */
 #include <dirent.h>
@@ -59,6 +66,8 @@ enum op {
         OP_READDIR,
         OP_COPYUP,
         OP_TAR,
+        OP_STAT_DEEP,
+        OP_STAT_RENAMED,
 };
 
 enum unit { U_US, U_MS, U_MBS };
@@ -80,7 +89,11 @@ static const struct opdef {
     {"readdir", OP_READDIR, U_MS, 10},
     {"copyup", OP_COPYUP, U_MS, 1},
     {"tar", OP_TAR, U_MS, 1},
+    {"stat-deep", OP_STAT_DEEP, U_US, 20000},
+    {"stat-renamed", OP_STAT_RENAMED, U_US, 20000},
 };
+
+#define DEEP_LEVELS 30
 
 static const char *unit_names[] = {"us/op", "ms/op", "MB/s"};
 
@@ -201,6 +214,34 @@ static void mkdir_p(const char *p)
                 die("mkdir %s: %s", p, strerror(errno));
 }
 
+/* mkdir -p: every missing component of P (below an existing one) */
+static void mkdir_parents(const char *p)
+{
+        char q[4096];
+        pathf(q, sizeof q, "%s", p);
+        for (char *c = q + 1; *c; c++)
+                if (*c == '/') {
+                        *c = '\0';
+                        mkdir_p(q);
+                        *c = '/';
+                }
+        mkdir_p(q);
+}
+
+/* DIR/e00000 .. : --entries empty files in a new directory tree */
+static void make_entries(const char *dir)
+{
+        char p[4096];
+        mkdir_parents(dir);
+        for (long i = 0; i < cfg.entries; i++) {
+                pathf(p, sizeof p, "%s/e%05ld", dir, i);
+                int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                if (fd < 0)
+                        die("create %s: %s", p, strerror(errno));
+                close(fd);
+        }
+}
+
 static void fill_pattern(char *buf, size_t n, unsigned seed)
 {
         uint32_t x = 2463534242u ^ seed;
@@ -314,9 +355,11 @@ static int run_cmd(char *const argv[])
         return 0;
 }
 
+static char entry_dir[4096]; /* rd, deep/d01/../d30 or rn/b/s below cfg.dir */
+
 static void entry_path(char *dst, size_t n, long i)
 {
-        pathf(dst, n, "%s/rd/e%05ld", cfg.dir, i);
+        pathf(dst, n, "%s/%s/e%05ld", cfg.dir, entry_dir[0] ? entry_dir : "rd", i);
 }
 
 static long cu_index(int rep, int t)
@@ -341,7 +384,9 @@ static void body(struct thr *t)
         int n = cfg.threads;
 
         switch (cfg.op->op) {
-        case OP_STAT: {
+        case OP_STAT:
+        case OP_STAT_DEEP:
+        case OP_STAT_RENAMED: {
                 struct stat st;
                 for (long i = 0; i < k; i++) {
                         entry_path(p, sizeof p, (t->id + i * n) % cfg.entries);
@@ -587,14 +632,45 @@ static void setup(struct thr *th)
                 fill_pattern(th[i].buf, CHUNK, (unsigned)i + 7);
         }
 
+        if (op == OP_STAT_DEEP) {
+                size_t len = 0;
+                len += (size_t)snprintf(entry_dir, sizeof entry_dir, "deep");
+                for (int l = 1; l <= DEEP_LEVELS; l++)
+                        len +=
+                            (size_t)snprintf(entry_dir + len, sizeof entry_dir - len, "/d%02d", l);
+        } else if (op == OP_STAT_RENAMED) {
+                char a[4096], st_p[4096];
+                struct stat st;
+                pathf(st_p, sizeof st_p, "%s/rn/b/s", cfg.dir);
+                if (stat(st_p, &st) < 0) {
+                        pathf(a, sizeof a, "%s/rn/a/s", cfg.dir);
+                        if (stat(a, &st) < 0)
+                                make_entries(a); /* not prepared below: made through DIR */
+                        pathf(a, sizeof a, "%s/rn/a", cfg.dir);
+                        pathf(p, sizeof p, "%s/rn/b", cfg.dir);
+                        if (rename(a, p) < 0) {
+                                if (errno != EXDEV)
+                                        die("rename %s %s: %s", a, p, strerror(errno));
+                                fprintf(stderr,
+                                        "danaus-bench: rename %s: EXDEV; "
+                                        "rn/b created instead\n",
+                                        a);
+                                make_entries(st_p);
+                        }
+                }
+                snprintf(entry_dir, sizeof entry_dir, "rn/b/s");
+        }
+
         switch (op) {
         case OP_STAT:
+        case OP_STAT_DEEP:
+        case OP_STAT_RENAMED:
         case OP_OPEN:
         case OP_READDIR: {
-                pathf(p, sizeof p, "%s/rd", cfg.dir);
+                pathf(p, sizeof p, "%s/%s", cfg.dir, entry_dir[0] ? entry_dir : "rd");
                 struct stat st;
                 bool fresh = stat(p, &st) < 0;
-                mkdir_p(p);
+                mkdir_parents(p);
                 for (long i = 0; i < cfg.entries; i++) {
                         entry_path(p, sizeof p, i);
                         if (fresh) {
