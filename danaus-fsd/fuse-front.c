@@ -613,3 +613,8 @@ uint64_t front_n_notes(FuseFront *f)
 {
         return notifier_count(&f->notifier);
 }
+
+size_t front_n_nodes(FuseFront *f)
+{
+        return f->cf ? core_front_n_nodes(f->cf) : 0;
+}

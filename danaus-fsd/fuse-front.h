@@ -87,3 +87,6 @@ FuseFront *front_free(FuseFront *f);
 
 /* Invalidations sent to the kernel so far (for logs and tests). */
 uint64_t front_n_notes(FuseFront *f);
+
+/* Nodes the kernel holds through this mount now (status, logs). */
+size_t front_n_nodes(FuseFront *f);

@@ -50,6 +50,7 @@ struct CoreFront {
          * the front is in that node's slots. */
         atomic_uint n_active;
         atomic_bool closing;
+        atomic_size_t n_nodes; /* nodes it holds references on */
 };
 
 /* One front's references on a node. */

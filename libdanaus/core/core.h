@@ -170,6 +170,8 @@ int core_front_hold(CoreFront *front, CoreNode *node, uint64_t n);
  * more its io file goes; when no internal reference is left either, the
  * node goes. */
 void core_forget(CoreFront *front, CoreNode *node, uint64_t n);
+/* How many nodes front holds references on (status, logs). */
+size_t core_front_n_nodes(CoreFront *front);
 /* How many references front holds on node (tests, logs). */
 uint64_t core_front_count(CoreFront *front, CoreNode *node);
 

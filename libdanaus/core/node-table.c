@@ -313,6 +313,7 @@ int core_front_hold(CoreFront *front, CoreNode *node, uint64_t cnt)
         atomic_store_explicit(&node->n_fronts, node->n_slots, memory_order_relaxed);
         /* the front's reference on the node */
         atomic_fetch_add_explicit(&node->n_refs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&front->n_nodes, 1, memory_order_relaxed);
         pthread_mutex_unlock(&node->lock);
         return 0;
 }
@@ -330,6 +331,7 @@ void core_forget(CoreFront *front, CoreNode *node, uint64_t cnt)
         } else if (slot) {
                 *slot = node->slots[--node->n_slots];
                 atomic_store_explicit(&node->n_fronts, node->n_slots, memory_order_relaxed);
+                atomic_fetch_sub_explicit(&front->n_nodes, 1, memory_order_relaxed);
                 gone = true;
                 /* no front left to send io requests: the file (and its fd)
                  * goes; it held a node reference of its own */
@@ -340,6 +342,11 @@ void core_forget(CoreFront *front, CoreNode *node, uint64_t cnt)
         core_file_unref(io);
         if (gone)
                 core_node_unref(node);
+}
+
+size_t core_front_n_nodes(CoreFront *front)
+{
+        return atomic_load_explicit(&front->n_nodes, memory_order_relaxed);
 }
 
 uint64_t core_front_count(CoreFront *front, CoreNode *node)
