@@ -3,30 +3,32 @@
  * Union Copy-up
  *
  * The first modification of an entry that lives in a lower branch copies it
- * whole into the top branch: data, then xattrs, owner, mode, and times last
- * (anything after would change them). Its ancestors are copied up first, each
- * directory with its own attributes and no content. A copy-up is invisible:
- * the top parent's times are put back afterwards, as overlayfs does.
+ * whole into the top branch. Its parent directories are copied first,
+ * through the chain of parent nodes (never a path), each with its own
+ * attributes and no content. A copy-up is invisible: the top parent's times
+ * are put back afterwards, as overlayfs does.
  *
- * Atomic: the copy is built under a temporary name in the same top directory
- * (".wh..wh..tmp.<pid>.<union>.<n>": a whiteout-prefixed name, so never
- * visible and never mistaken for a layer's entry) and renamed into place, so
- * a reader sees the lower entry or the complete copy, never a partial one; a
- * crash leaves only an invisible temporary, which rmdir of the parent cleans.
+ * Steps: the copy is built under a temporary name in the top parent
+ * (".wh..wh..tmp.<pid>.<union>.<n>": never visible, never a layer's name):
+ * data (sparse stays sparse), then owner, then mode and xattrs (chown clears
+ * set-user-ID and security.capability, so they come after it), then times;
+ * synced when copy_sync; then renamed into place. A reader sees the lower
+ * entry or the complete copy; a crash leaves an invisible temporary.
  *
- * Exclusive: two threads never copy up one path at once. Copy-ups take a lock
- * from a striped table keyed by the path's hash and look the path up again
- * once they hold it. A thread holds at most one stripe (ancestors are done
- * before the entry's stripe is taken), so stripes cannot deadlock.
+ * Exclusive and race-safe without the caller's directory locks: a node's
+ * copy_mu serialises its copy-ups (the data copy runs under it only); the
+ * publication runs under the parent's ns_mu, which unlink, rename and rmdir
+ * hold too, and looks the name up again there: only if it still finds this
+ * node's lower entry is the copy renamed into place. Otherwise the name went
+ * (or now names something else) and the copy stays nameless (its temporary
+ * name is removed, the handle keeps working): a copy-up never brings back a
+ * name that a concurrent unlink removed. A node that had no name left to
+ * begin with is copied into an unnamed top file (the branch's tmpfile op).
  *
  * Data: when both branches hand out kernel fds (LsOps.file_fd), the data
  * segments (SEEK_DATA/SEEK_HOLE) are moved with copy_file_range(); otherwise,
  * or when the kernel refuses, 1 MiB chunks go through pread/pwrite and
- * all-zero chunks are skipped. Either way the copy is ftruncate'd to the
- * source size, so sparse files stay sparse.
- *
- * Owner: chown needs privilege; a service that lacks it (-EPERM) keeps its
- * own ids on the copy rather than refusing every write to a lower file.
+ * all-zero chunks are skipped; the copy then gets the source's size.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,36 +43,21 @@
 /* in-kernel copies go in steps this large, each pushed to disk at once */
 #define UNION_COPY_SYNC_STEP (8 << 20)
 
-int union_tmp_name(Union *u, char *buf, size_t size, const char *dir)
-{
-        char name[NAME_MAX + 1];
-        unsigned long long n = (unsigned long long)atomic_fetch_add(&u->tmp_counter, 1);
+static const LsCred root_cred = {0, 0};
 
-        snprintf(name, sizeof(name), UNION_TMP_PREFIX "%d.%lx.%llu", (int)getpid(),
-                 (unsigned long)(uintptr_t)u, n);
-        return ls_path_join(buf, size, dir, name);
-}
-
-static bool copy_refused(int r)
+bool union_copy_refused(int r)
 {
         /* the top refuses some namespaces (security.*, trusted.* unprivileged,
          * user.* on symlinks): skip those names, keep the rest */
         return r == -EPERM || r == -ENOTSUP || r == -EOPNOTSUPP || r == -EACCES;
 }
 
-bool union_xattr_private(const char *name)
+bool union_origin_get(LsNode *h, ino_t *ino)
 {
-        return strncmp(name, UNION_XATTR_PREFIX, UNION_XATTR_PREFIX_LEN) == 0;
-}
-
-bool union_origin_get(Union *u, const char *path, ino_t *ino)
-{
-        LsInstance *top = union_branch(u, 0);
         unsigned char v[8];
         uint64_t x = 0;
 
-        if (!top->ops->getxattr ||
-            top->ops->getxattr(top, path, UNION_XATTR_ORIGIN, v, sizeof(v)) != (ssize_t)sizeof(v))
+        if (bops(h)->getxattr(h, UNION_XATTR_ORIGIN, v, sizeof(v)) != (ssize_t)sizeof(v))
                 return false;
         for (int i = 7; i >= 0; i--)
                 x = x << 8 | v[i];
@@ -80,181 +67,69 @@ bool union_origin_get(Union *u, const char *path, ino_t *ino)
         return true;
 }
 
-/*
- * Origin cache. The origin of a top inode never changes while it lives (it is
- * set before the copy is published, and the union refuses to set or remove
- * it), so it is cached by top inode number, negatives too. Two things keep it
- * right: an inode that may be freed (unlink, rename over it, tree removal) is
- * forgotten, so a new file reusing the number is read afresh; and a reader
- * stores only if no change of which inode a path names (unlink, rename, each
- * bracketed by ns_started/ns_finished) overlapped its read, so what it read
- * at the path belongs to the inode it looked up. As the directory-stack
- * cache, it assumes the top changes only through this union.
- */
-static size_t origin_slot(ino_t ino)
+int union_origin_set(LsNode *h, ino_t ino)
 {
-        return (size_t)(((uint64_t)ino * 0x9e3779b97f4a7c15ULL) >> 40) & (UNION_ORIGIN_SLOTS - 1);
-}
-
-void union_ns_begin(Union *u)
-{
-        atomic_fetch_add(&u->ns_started, 1);
-}
-
-void union_ns_end(Union *u)
-{
-        atomic_fetch_add(&u->ns_finished, 1);
-}
-
-void union_origin_forget(Union *u, ino_t top_ino)
-{
-        size_t i = origin_slot(top_ino);
-        pthread_mutex_t *m = &u->origin_locks[i % UNION_ORIGIN_LOCKS];
-
-        if (!u->origin_slots)
-                return;
-        pthread_mutex_lock(m);
-        if (u->origin_slots[i].ino == top_ino)
-                u->origin_slots[i].ino = 0;
-        pthread_mutex_unlock(m);
-}
-
-bool union_origin_cached(Union *u, const char *path, ino_t top_ino, ino_t *ino)
-{
-        size_t i = origin_slot(top_ino);
-        pthread_mutex_t *m;
-        uint64_t fin, start;
-        ino_t origin = 0;
-        struct stat st;
-        bool hit = false;
-
-        if (!u->origin_slots || !top_ino)
-                return union_origin_get(u, path, ino);
-        m = &u->origin_locks[i % UNION_ORIGIN_LOCKS];
-        pthread_mutex_lock(m);
-        if (u->origin_slots[i].ino == top_ino) {
-                origin = u->origin_slots[i].origin;
-                hit = true;
-        }
-        pthread_mutex_unlock(m);
-        if (!hit) {
-                fin = atomic_load(&u->ns_finished);
-                start = atomic_load(&u->ns_started);
-                if (!union_origin_get(u, path, &origin))
-                        origin = 0;
-                /* what path names now is the inode asked about, and no
-                 * rename or unlink ran across the two reads */
-                if (start == fin && union_bops(u, 0)->getattr(union_branch(u, 0), path, &st) == 0 &&
-                    st.st_ino == top_ino) {
-                        pthread_mutex_lock(m);
-                        if (atomic_load(&u->ns_started) == start) {
-                                u->origin_slots[i].ino = top_ino;
-                                u->origin_slots[i].origin = origin;
-                        }
-                        pthread_mutex_unlock(m);
-                }
-        }
-        if (!origin)
-                return false;
-        *ino = origin;
-        return true;
-}
-
-/* Whether a copy of st may keep st's number. Not a lower file with several
- * links: copy-up breaks them (each name copied up becomes its own file), and
- * names still below keep reporting the number, so two files would share it
- * (overlayfs without index makes the same choice). */
-static bool origin_keep(const struct stat *st)
-{
-        return st->st_nlink == 1;
-}
-
-/* Records ino as the origin of the top entry at path; false if the top
- * refuses (then the entry reports its own number). */
-static int origin_set(Union *u, const char *path, ino_t ino)
-{
-        LsInstance *top = union_branch(u, 0);
         unsigned char v[8];
         uint64_t x = (uint64_t)ino;
         int r;
 
         for (int i = 0; i < 8; i++, x >>= 8)
                 v[i] = (unsigned char)x;
-        r = top->ops->setxattr ? top->ops->setxattr(top, path, UNION_XATTR_ORIGIN, v, sizeof(v), 0)
-                               : -EOPNOTSUPP;
-        return r < 0 && !copy_refused(r) ? r : 0;
+        r = bops(h)->setxattr(h, UNION_XATTR_ORIGIN, v, sizeof(v), 0);
+        return r < 0 && !union_copy_refused(r) ? r : 0;
 }
 
-/* Marks top directory dir impure (if it is not yet), before an entry with an
- * origin lands in it. 0 also when the top refuses the mark: *markedp false. */
-static int impure_mark(Union *u, const char *dir, bool *markedp)
+int union_impure_mark(UnionNode *dir)
 {
-        LsInstance *top = union_branch(u, 0);
-        UnionStack stack;
+        LsNode *top;
+        bool done;
         int r;
 
-        *markedp = false;
-        if (!*dir) {
-                *markedp = true; /* impure without a mark (union_dir_impure) */
-                return 0;
-        }
-        r = union_dircache_get(u, dir, &stack);
+        pthread_mutex_lock(&dir->mu);
+        done = dir->impure;
+        pthread_mutex_unlock(&dir->mu);
+        if (done)
+                return 1;
+        r = union_node_top(dir, &top);
         if (r < 0)
                 return r;
-        if (union_dir_impure(u, dir, &stack)) {
-                *markedp = true;
-                return 0;
-        }
-        r = top->ops->setxattr ? top->ops->setxattr(top, dir, UNION_XATTR_IMPURE, "", 0, 0)
-                               : -EOPNOTSUPP;
+        r = bops(top)->setxattr(top, UNION_XATTR_IMPURE, "", 0, 0);
+        ls_node_unref(top);
         if (r < 0)
-                return copy_refused(r) ? 0 : r;
-        /* cached stacks say "not impure": drop them */
-        union_dircache_bump(u);
-        *markedp = true;
-        return 0;
+                return union_copy_refused(r) ? 0 : r;
+        pthread_mutex_lock(&dir->mu);
+        dir->impure = true;
+        pthread_mutex_unlock(&dir->mu);
+        return 1;
 }
 
-int union_origin_moving(Union *u, const char *path, const char *dir)
+static int copy_xattrs(LsNode *src, LsNode *dst)
 {
-        ino_t ino;
-        bool marked;
-
-        if (u->n_branches < 2 || !union_origin_get(u, path, &ino))
-                return 0;
-        return impure_mark(u, dir, &marked);
-}
-
-static int copy_xattrs(Union *u, int b, const char *src, const char *dst)
-{
-        const LsOps *sops = union_bops(u, b), *tops = union_bops(u, 0);
-        LsInstance *sinst = union_branch(u, b), *top = union_branch(u, 0);
         char *list = NULL, *value = NULL;
         ssize_t len, vlen;
         int r = 0;
 
-        if (!sops->listxattr || !sops->getxattr || !tops->setxattr)
-                return 0;
-        len = sops->listxattr(sinst, src, NULL, 0);
+        len = bops(src)->listxattr(src, NULL, 0);
         if (len <= 0)
-                return (len == 0 || copy_refused((int)len)) ? 0 : (int)len;
+                return (len == 0 || union_copy_refused((int)len)) ? 0 : (int)len;
         list = malloc((size_t)len);
         if (!list)
                 return -ENOMEM;
-        len = sops->listxattr(sinst, src, list, (size_t)len);
+        len = bops(src)->listxattr(src, list, (size_t)len);
         if (len < 0) {
                 free(list);
                 return (int)len;
         }
-        for (ssize_t off = 0; off < len && r >= 0; off += (ssize_t)strlen(list + off) + 1) {
+        for (ssize_t off = 0; off < len && r >= 0;
+             off += (ssize_t)strnlen(list + off, len - off) + 1) {
                 const char *name = list + off;
 
                 /* an origin or impure mark describes the branch it is in */
                 if (union_xattr_private(name))
                         continue;
-                vlen = sops->getxattr(sinst, src, name, NULL, 0);
+                vlen = bops(src)->getxattr(src, name, NULL, 0);
                 if (vlen < 0) {
-                        r = copy_refused((int)vlen) || vlen == -ENODATA ? 0 : (int)vlen;
+                        r = union_copy_refused((int)vlen) || vlen == -ENODATA ? 0 : (int)vlen;
                         continue;
                 }
                 free(value);
@@ -263,13 +138,13 @@ static int copy_xattrs(Union *u, int b, const char *src, const char *dst)
                         r = -ENOMEM;
                         break;
                 }
-                vlen = sops->getxattr(sinst, src, name, value, (size_t)vlen);
+                vlen = bops(src)->getxattr(src, name, value, (size_t)vlen);
                 if (vlen < 0) {
                         r = vlen == -ENODATA ? 0 : (int)vlen;
                         continue;
                 }
-                r = tops->setxattr(top, dst, name, value, (size_t)vlen, 0);
-                if (copy_refused(r))
+                r = bops(dst)->setxattr(dst, name, value, (size_t)vlen, 0);
+                if (union_copy_refused(r))
                         r = 0;
         }
         free(value);
@@ -277,35 +152,27 @@ static int copy_xattrs(Union *u, int b, const char *src, const char *dst)
         return r;
 }
 
-/* xattrs first (user.* needs write permission, which the final mode may not
- * grant), then owner, then mode (chown clears set-user-ID), times last. */
-static int copy_attrs(Union *u, int b, const char *src, const struct stat *st, const char *dst)
+int union_copy_attrs(LsNode *src, const struct stat *st, LsNode *dst)
 {
-        const LsOps *tops = union_bops(u, 0);
-        LsInstance *top = union_branch(u, 0);
-        struct timespec ts[2] = {st->st_atim, st->st_mtim};
+        LsSetattr sa = {.valid = LS_SET_UID | LS_SET_GID, .uid = st->st_uid, .gid = st->st_gid};
         int r;
 
-        r = copy_xattrs(u, b, src, dst);
-        if (r < 0)
-                return r;
-        r = tops->chown(top, dst, st->st_uid, st->st_gid);
+        /* owner first: chown clears set-user-ID and security.capability */
+        r = bops(dst)->setattr(dst, &sa, NULL);
         if (r < 0 && r != -EPERM)
                 return r;
         if (!S_ISLNK(st->st_mode)) {
-                r = tops->chmod(top, dst, st->st_mode & 07777);
+                sa = (LsSetattr){.valid = LS_SET_MODE, .mode = st->st_mode & 07777};
+                r = bops(dst)->setattr(dst, &sa, NULL);
                 if (r < 0)
                         return r;
         }
-        return tops->utimens(top, dst, ts);
-}
-
-static bool all_zero(const char *buf, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (buf[i])
-                        return false;
-        return true;
+        r = copy_xattrs(src, dst);
+        if (r < 0)
+                return r;
+        sa = (LsSetattr){
+            .valid = LS_SET_ATIME | LS_SET_MTIME, .atime = st->st_atim, .mtime = st->st_mtim};
+        return bops(dst)->setattr(dst, &sa, NULL);
 }
 
 /* copy_file_range over the data segments of sfd. -EXDEV, -EOPNOTSUPP,
@@ -344,10 +211,8 @@ static int copy_kernel(int sfd, int dfd, off_t size, bool sync)
                         }
                         if (n == 0)
                                 return 0; /* source shrank */
-                        /* Start writing this step to disk now, while the next
-                         * is copied: the fsync before the copy is published
-                         * then waits for the tail only. Advisory: a failure
-                         * here is caught by that fsync. */
+                        /* start writing this step now; the fsync before the
+                         * copy is published waits for the tail only */
                         if (sync)
                                 sync_file_range(dfd, data, n, SYNC_FILE_RANGE_WRITE);
                         data += n;
@@ -355,6 +220,14 @@ static int copy_kernel(int sfd, int dfd, off_t size, bool sync)
                 off = hole;
         }
         return 0;
+}
+
+static bool all_zero(const char *buf, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (buf[i])
+                        return false;
+        return true;
 }
 
 static int copy_chunks(LsFile *sf, LsFile *df, off_t size)
@@ -368,7 +241,7 @@ static int copy_chunks(LsFile *sf, LsFile *df, off_t size)
         while (off < size) {
                 size_t want =
                     size - off < UNION_COPY_CHUNK ? (size_t)(size - off) : UNION_COPY_CHUNK;
-                ssize_t n = sf->inst->ops->pread(sf, buf, want, off);
+                ssize_t n = ls_ops(sf->node)->pread(sf, buf, want, off);
 
                 if (n < 0) {
                         r = (int)n;
@@ -378,8 +251,8 @@ static int copy_chunks(LsFile *sf, LsFile *df, off_t size)
                         break;
                 if (!all_zero(buf, (size_t)n)) {
                         for (ssize_t done = 0; done < n;) {
-                                ssize_t w = df->inst->ops->pwrite(df, buf + done,
-                                                                  (size_t)(n - done), off + done);
+                                ssize_t w = ls_ops(df->node)->pwrite(
+                                    df, buf + done, (size_t)(n - done), off + done, 0);
 
                                 if (w <= 0) {
                                         r = w < 0 ? (int)w : -EIO;
@@ -397,18 +270,17 @@ out:
 
 static int file_kernel_fd(LsFile *f)
 {
-        if (!f->inst->ops->file_fd)
-                return -EOPNOTSUPP;
-        return f->inst->ops->file_fd(f);
+        const LsOps *ops = ls_ops(f->node);
+
+        return ops->file_fd ? ops->file_fd(f) : -EOPNOTSUPP;
 }
 
-static int copy_data(Union *u, int b, const char *src, const struct stat *st, LsFile *df)
+static int copy_data(Union *u, LsNode *src, const struct stat *st, LsFile *df)
 {
-        static const LsCred nobody = {0, 0}; /* unused: nothing is created */
         LsFile *sf;
         int r, sfd, dfd;
 
-        r = union_bops(u, b)->open(union_branch(u, b), src, O_RDONLY | O_NOFOLLOW, 0, &nobody, &sf);
+        r = bops(src)->open(src, O_RDONLY, &sf);
         if (r < 0)
                 return r;
         sfd = file_kernel_fd(sf);
@@ -418,321 +290,433 @@ static int copy_data(Union *u, int b, const char *src, const struct stat *st, Ls
                 r = copy_kernel(sfd, dfd, st->st_size, u->copy_sync);
         if (r == -EXDEV || r == -EOPNOTSUPP || r == -ENOSYS || r == -EINVAL)
                 r = copy_chunks(sf, df, st->st_size);
-        sf->inst->ops->release(sf);
+        ls_ops(sf->node)->release(sf);
         return r;
 }
 
-/* Creates dst in the top branch as a copy of (b, src): data for a regular
- * file (unless no_data), target for a symlink, device numbers for a node.
- * Directories are created empty and private (0700): the caller fills them,
- * then sets their attributes with copy_attrs(). */
-static int copy_node(Union *u, int b, const char *src, const struct stat *st, const char *dst,
-                     bool no_data)
+/* Data of a regular file into df (a new, empty file of node dst). */
+static int copy_file_data(Union *u, LsNode *src, const struct stat *st, LsNode *dst, LsFile *df,
+                          bool no_data)
 {
-        const LsOps *tops = union_bops(u, 0);
-        LsInstance *top = union_branch(u, 0);
-        LsCred cred = {st->st_uid, st->st_gid};
+        int r = 0;
+
+        if (!no_data && st->st_size > 0) {
+                LsSetattr sa = {.valid = LS_SET_SIZE, .size = st->st_size};
+
+                r = copy_data(u, src, st, df);
+                /* the source's size: a sparse tail stays a hole */
+                if (r >= 0)
+                        r = bops(dst)->setattr(dst, &sa, NULL);
+        }
+        return r;
+}
+
+int union_copy_node(Union *u, LsNode *src, const struct stat *st, LsNode *tdir, const char *name,
+                    bool no_data, LsNode **dstp)
+{
+        LsNode *dst = NULL;
         int r;
 
         if (S_ISREG(st->st_mode)) {
                 LsFile *df;
 
-                r = tops->open(top, dst, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600, &cred, &df);
+                r = bops(tdir)->create(tdir, name, O_RDWR | O_CREAT | O_EXCL, 0600, &root_cred,
+                                       &dst, NULL, &df);
                 if (r < 0)
                         return r;
-                if (!no_data && st->st_size > 0)
-                        r = copy_data(u, b, src, st, df);
-                if (r >= 0 && !no_data)
-                        r = df->inst->ops->ftruncate(df, st->st_size);
-                /* durable before the rename publishes it, as overlayfs does */
-                if (r >= 0 && u->copy_sync)
-                        r = df->inst->ops->fsync(df, true);
-                df->inst->ops->release(df);
+                r = copy_file_data(u, src, st, dst, df, no_data);
+                ls_ops(df->node)->release(df);
+                if (r < 0) {
+                        bops(tdir)->unlink(tdir, name);
+                        ls_node_unref(dst);
+                        return r;
+                }
         } else if (S_ISLNK(st->st_mode)) {
                 char target[PATH_MAX];
-                ssize_t n =
-                    union_bops(u, b)->readlink(union_branch(u, b), src, target, sizeof(target) - 1);
+                ssize_t n = bops(src)->readlink(src, target, sizeof(target) - 1);
 
                 if (n < 0)
                         return (int)n;
                 target[n] = '\0';
-                return tops->symlink(top, target, dst, &cred);
+                r = bops(tdir)->symlink(tdir, name, target, &root_cred, &dst, NULL);
         } else if (S_ISDIR(st->st_mode)) {
-                return tops->mkdir(top, dst, 0700, &cred);
+                r = bops(tdir)->mkdir(tdir, name, 0700, &root_cred, &dst, NULL);
         } else {
-                return tops->mknod(top, dst, st->st_mode, st->st_rdev, &cred);
+                r = bops(tdir)->mknod(tdir, name, st->st_mode, st->st_rdev, &root_cred, &dst, NULL);
         }
         if (r < 0)
-                tops->unlink(top, dst);
+                return r;
+        *dstp = dst;
+        return 0;
+}
+
+/* The synced copy of a regular file (copy_sync). */
+int union_sync_node(Union *u, LsNode *h, const struct stat *st)
+{
+        LsFile *f;
+        int r;
+
+        if (!u->copy_sync || !S_ISREG(st->st_mode))
+                return 0;
+        r = bops(h)->open(h, O_RDONLY, &f);
+        if (r < 0)
+                return r;
+        r = ls_ops(f->node)->fsync(f, true);
+        ls_ops(f->node)->release(f);
         return r;
 }
 
-static int parent_times_save(Union *u, const char *parent, struct timespec ts[2])
+static void times_save(LsNode *dir, struct timespec ts[2])
 {
         struct stat st;
-        int r = union_bops(u, 0)->getattr(union_branch(u, 0), parent, &st);
 
-        if (r < 0)
-                return r;
+        if (bops(dir)->getattr(dir, &st) < 0) {
+                ts[0].tv_nsec = ts[1].tv_nsec = UTIME_OMIT;
+                return;
+        }
         ts[0] = st.st_atim;
         ts[1] = st.st_mtim;
-        return 0;
 }
 
-static int parent_times_restore(Union *u, const char *parent, const struct timespec ts[2])
+static void times_restore(LsNode *dir, const struct timespec ts[2])
 {
-        return union_bops(u, 0)->utimens(union_branch(u, 0), parent, ts);
+        LsSetattr sa = {.valid = LS_SET_ATIME | LS_SET_MTIME, .atime = ts[0], .mtime = ts[1]};
+
+        if (ts[0].tv_nsec != UTIME_OMIT)
+                bops(dir)->setattr(dir, &sa, NULL); /* cosmetic: errors do not matter */
 }
 
-static pthread_mutex_t *copyup_lock(Union *u, const char *path)
+/* Replaces n's state by the single top layer h (a reference it takes). */
+static void node_set_top(UnionNode *n, LsNode *h, bool dir)
 {
-        return &u->copyup_locks[union_hash(path) % UNION_COPYUP_LOCKS];
+        Union *u = node_union(n);
+        UnionLayer *old = NULL, *l;
+        unsigned n_old = 0;
+
+        pthread_mutex_lock(&n->mu);
+        if (dir) {
+                l = malloc(sizeof(*l) * (n->n_layers + 1));
+                if (l) {
+                        memcpy(l + 1, n->layers, sizeof(*l) * n->n_layers);
+                        l[0].branch = 0;
+                        l[0].node = ls_node_ref(h);
+                        free(n->layers);
+                        n->layers = l;
+                        n->n_layers++;
+                }
+        } else {
+                l = malloc(sizeof(*l));
+                if (l) {
+                        l[0].branch = 0;
+                        l[0].node = ls_node_ref(h);
+                        old = n->layers;
+                        n_old = n->n_layers;
+                        n->layers = l;
+                        n->n_layers = 1;
+                }
+        }
+        n->gen = atomic_fetch_add(&u->gen, 1) + 1;
+        pthread_mutex_unlock(&n->mu);
+        union_layers_free(old, n_old);
 }
 
-/* Copies one directory up; its parent is in the top branch already. */
-static int copyup_one_dir(Union *u, const char *path, const UnionStack *stack)
+/* Snapshot for a copy-up: n's current top-most layer, parent and name. */
+static int snapshot(UnionNode *n, LsNode **srcp, UnionNode **parentp, char **namep)
 {
-        LsInstance *top = union_branch(u, 0);
-        pthread_mutex_t *m = copyup_lock(u, path);
-        char parent[PATH_MAX], tmp[PATH_MAX];
-        int b = stack->idx[0];
+        int r = 0;
+
+        *parentp = NULL;
+        *namep = NULL;
+        pthread_mutex_lock(&n->mu);
+        if (n->removed || n->n_layers == 0) {
+                r = -ENOENT;
+        } else if (n->layers[0].branch == 0) {
+                r = 1; /* up already */
+        } else {
+                *srcp = ls_node_ref(n->layers[0].node);
+                if (n->parent && n->name) {
+                        *namep = strdup(n->name);
+                        if (!*namep)
+                                r = -ENOMEM;
+                        else
+                                *parentp = to_unode(ls_node_ref(&n->parent->base));
+                }
+        }
+        pthread_mutex_unlock(&n->mu);
+        if (r < 0 && r != -ENOENT)
+                ls_node_unref(*srcp);
+        return r;
+}
+
+static bool still_named(UnionNode *n, UnionNode *parent, const char *name)
+{
+        bool yes;
+
+        pthread_mutex_lock(&n->mu);
+        yes = !n->removed && n->parent == parent && n->name && strcmp(n->name, name) == 0;
+        pthread_mutex_unlock(&n->mu);
+        return yes;
+}
+
+int union_copyup_dir(UnionNode *n)
+{
+        Union *u = node_union(n);
+        char tmp[NAME_MAX + 1];
+        UnionNode *parent = NULL;
+        LsNode *src = NULL, *ptop = NULL, *dst = NULL, *found;
         struct timespec ts[2];
+        bool renamed = false;
+        char *name = NULL;
         struct stat st;
         int r;
 
-        pthread_mutex_lock(m);
-        r = top->ops->getattr(top, path, &st);
-        if (r == 0) {
-                r = S_ISDIR(st.st_mode) ? 0 : -ENOTDIR; /* another thread won */
-                goto out;
-        }
-        if (r != -ENOENT)
-                goto out;
-        r = union_bops(u, b)->getattr(union_branch(u, b), path, &st);
-        if (r < 0)
-                goto out;
-        if (!ls_path_split(path, parent, sizeof(parent))) {
-                r = -EINVAL;
-                goto out;
-        }
-        r = parent_times_save(u, parent, ts);
-        if (r >= 0)
-                r = union_tmp_name(u, tmp, sizeof(tmp), parent);
-        if (r < 0)
-                goto out;
-        r = copy_node(u, b, path, &st, tmp, false);
-        if (r < 0)
-                goto out;
-        r = copy_attrs(u, b, path, &st, tmp);
-        if (r >= 0)
-                r = top->ops->rename(top, tmp, path, 0);
-        if (r < 0) {
-                top->ops->rmdir(top, tmp);
-                goto out;
-        }
-        union_dircache_bump(u);
-        r = parent_times_restore(u, parent, ts);
-out:
-        pthread_mutex_unlock(m);
-        return r;
-}
-
-int union_copyup_dir(Union *u, const char *path)
-{
-        char prefix[PATH_MAX];
-        const char *p = path;
-        UnionStack stack;
-        int r;
-
-        if (strlen(path) >= sizeof(prefix))
-                return -ENAMETOOLONG;
-        /* the top root always exists; then each ancestor, top-down */
-        while (*p) {
-                const char *slash = strchr(p, '/');
-                size_t end = slash ? (size_t)(slash - path) : strlen(path);
-
-                memcpy(prefix, path, end);
-                prefix[end] = '\0';
-                r = union_dircache_get(u, prefix, &stack);
-                if (r < 0)
-                        return r;
-                if (stack.idx[0] != 0) {
-                        r = copyup_one_dir(u, prefix, &stack);
-                        if (r < 0)
-                                return r;
-                }
-                p = slash ? slash + 1 : p + strlen(p);
-        }
-        return 0;
-}
-
-int union_copyup(Union *u, const char *path, bool no_data)
-{
-        LsInstance *top = union_branch(u, 0);
-        char parent[PATH_MAX], tmp[PATH_MAX];
-        struct timespec ts[2];
-        pthread_mutex_t *m;
-        UnionEntry ent;
-        bool marked = false;
-        int r;
-
-        r = union_lookup(u, path, &ent);
-        if (r < 0 || ent.branch == 0)
-                return r;
-        if (S_ISDIR(ent.st.st_mode))
-                return union_copyup_dir(u, path);
-        if (!ls_path_split(path, parent, sizeof(parent)))
-                return -EINVAL;
-        r = union_copyup_dir(u, parent);
-        if (r < 0)
-                return r;
-
-        m = copyup_lock(u, path);
-        pthread_mutex_lock(m);
-        r = union_lookup(u, path, &ent); /* another thread may have won */
-        if (r < 0 || ent.branch == 0)
-                goto out;
-        r = parent_times_save(u, parent, ts);
-        if (r >= 0)
-                r = union_tmp_name(u, tmp, sizeof(tmp), parent);
-        if (r < 0)
-                goto out;
-        r = copy_node(u, ent.branch, path, &ent.st, tmp, no_data);
-        if (r < 0)
-                goto out;
-        r = copy_attrs(u, ent.branch, path, &ent.st, tmp);
-        /* keep the inode number: the parent is marked impure first, so the
-         * copy's origin is read as soon as the copy is visible */
-        if (r >= 0 && origin_keep(&ent.st))
-                r = impure_mark(u, parent, &marked);
-        if (r >= 0 && marked)
-                r = origin_set(u, tmp, union_ino(u, ent.branch, ent.st.st_ino));
-        if (r >= 0) {
-                /* the path now resolves to the top (union-lookcache.c) */
-                union_ns_begin(u);
-                r = top->ops->rename(top, tmp, path, 0);
-                union_ns_end(u);
-        }
-        if (r < 0) {
-                top->ops->unlink(top, tmp);
-                goto out;
-        }
-        /* files opened below look again (see union.c, union_file_child) */
-        atomic_fetch_add(&u->copyups, 1);
-        r = parent_times_restore(u, parent, ts);
-out:
-        pthread_mutex_unlock(m);
-        return r < 0 ? r : 0;
-}
-
-typedef struct TreeNames {
-        char **v;
-        size_t n, cap;
-} TreeNames;
-
-static int tree_names_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type)
-{
-        TreeNames *l = ctx;
-
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 16;
-                char **v = realloc(l->v, cap * sizeof(*v));
-
-                if (!v)
-                        return -ENOMEM;
-                l->v = v;
-                l->cap = cap;
-        }
-        l->v[l->n] = strdup(name);
-        if (!l->v[l->n])
-                return -ENOMEM;
-        l->n++;
-        return 0;
-}
-
-static void tree_names_clear(TreeNames *l)
-{
-        for (size_t i = 0; i < l->n; i++)
-                free(l->v[i]);
-        free(l->v);
-}
-
-/* Copies the merged tree src to dst (top branch), recursively. Paths live on
- * the heap: depth is bounded only by PATH_MAX. */
-static int copy_tree_rec(Union *u, const char *src, const char *dst, bool opaque)
-{
-        TreeNames names = {0};
-        char *s = NULL, *d = NULL;
-        UnionEntry ent;
-        int r;
-
-        r = union_lookup(u, src, &ent);
-        if (r < 0)
-                return r;
-        /* a file already in the top is linked, not copied: cheaper, and it
-         * keeps its inode number and its other links */
-        if (ent.branch == 0 && !S_ISDIR(ent.st.st_mode) &&
-            union_bops(u, 0)->link(union_branch(u, 0), src, dst) == 0)
+        if (!u->writable)
+                return -EROFS;
+        if (!union_node_is_lower(n))
                 return 0;
-        r = copy_node(u, ent.branch, src, &ent.st, dst, false);
-        if (r < 0 || !S_ISDIR(ent.st.st_mode)) {
-                ino_t ino = 0;
-
-                if (r >= 0)
-                        r = copy_attrs(u, ent.branch, src, &ent.st, dst);
-                /* the copy keeps the number it had (dst's parent is impure) */
-                if (r >= 0 && (ent.branch != 0 || !union_origin_get(u, src, &ino)))
-                        ino = origin_keep(&ent.st) ? union_ino(u, ent.branch, ent.st.st_ino) : 0;
-                if (r >= 0 && ino)
-                        r = origin_set(u, dst, ino);
-                return r;
+        pthread_mutex_lock(&n->copy_mu);
+        r = snapshot(n, &src, &parent, &name);
+        if (r != 0)
+                goto out_unlock;
+        if (!parent) {
+                r = -ENOENT; /* a directory with no name left */
+                goto out;
         }
-        /* its entries keep their numbers through origins: mark it impure */
-        r = union_bops(u, 0)->setxattr(union_branch(u, 0), dst, UNION_XATTR_IMPURE, "", 0, 0);
-        if (r < 0 && !copy_refused(r))
-                return r;
-        /* and it keeps its own: a directory's number is its bottom branch's,
-         * which the copy in the top would change (a front keyed by numbers
-         * would take the moved directory for a new one) */
-        {
-                UnionStack stack;
-
-                r = union_dircache_get(u, src, &stack);
-                if (r >= 0 && !(stack.n == 1 && stack.idx[0] == 0))
-                        r = origin_set(u, dst, stack.ino);
-                if (r < 0)
-                        return r;
-        }
-        if (opaque) {
-                r = union_opaque_create(u, dst);
-                if (r < 0)
-                        return r;
-        }
-        r = union_readdir(&u->inst, src, tree_names_fill, &names);
-        s = malloc(PATH_MAX);
-        d = malloc(PATH_MAX);
-        if (r >= 0 && (!s || !d))
-                r = -ENOMEM;
-        for (size_t i = 0; r >= 0 && i < names.n; i++) {
-                r = ls_path_join(s, PATH_MAX, src, names.v[i]);
-                if (r >= 0)
-                        r = ls_path_join(d, PATH_MAX, dst, names.v[i]);
-                if (r >= 0)
-                        r = copy_tree_rec(u, s, d, false);
-        }
-        free(s);
-        free(d);
-        tree_names_clear(&names);
+        r = union_copyup_dir(parent);
         if (r >= 0)
-                r = copy_attrs(u, ent.branch, src, &ent.st, dst);
+                r = union_node_top(parent, &ptop);
+        if (r >= 0)
+                r = bops(src)->getattr(src, &st);
+        if (r >= 0)
+                r = union_tmp_name(u, tmp, sizeof(tmp));
+        if (r < 0)
+                goto out;
+        times_save(ptop, ts);
+        r = union_copy_node(u, src, &st, ptop, tmp, false, &dst);
+        if (r < 0)
+                goto out;
+        r = union_copy_attrs(src, &st, dst);
+        if (r < 0) {
+                bops(ptop)->rmdir(ptop, tmp);
+                goto out;
+        }
+        pthread_mutex_lock(&parent->ns_mu);
+        if (!still_named(n, parent, name)) {
+                r = -ENOENT;
+        } else if (bops(ptop)->lookup(ptop, name, &found, &st) == 0) {
+                /* made meanwhile by a node that was stale: it is ours */
+                if (S_ISDIR(st.st_mode)) {
+                        ls_node_unref(dst);
+                        dst = found;
+                } else {
+                        ls_node_unref(found);
+                        r = -ENOTDIR;
+                }
+        } else {
+                r = bops(ptop)->rename(ptop, tmp, ptop, name, RENAME_NOREPLACE);
+                renamed = r >= 0;
+        }
+        if (r >= 0) {
+                node_set_top(n, dst, true);
+                union_node_touch(parent);
+        }
+        pthread_mutex_unlock(&parent->ns_mu);
+        if (!renamed)
+                bops(ptop)->rmdir(ptop, tmp);
+        times_restore(ptop, ts);
+out:
+        ls_node_unref(dst);
+        ls_node_unref(ptop);
+        ls_node_unref(src);
+        if (parent)
+                ls_node_unref(&parent->base);
+        free(name);
+out_unlock:
+        pthread_mutex_unlock(&n->copy_mu);
+        return r < 0 ? r : 0;
+}
+
+/* A copy of src with no name in the top (the branch's tmpfile op, or a
+ * temporary name removed at once). */
+static int copy_nameless(Union *u, LsNode *src, const struct stat *st, bool no_data, LsNode **dstp)
+{
+        LsNode *tdir = u->roots[0].node, *dst;
+        char tmp[NAME_MAX + 1];
+        LsFile *df;
+        int r;
+
+        if (S_ISREG(st->st_mode) && bops(tdir)->tmpfile) {
+                r = bops(tdir)->tmpfile(tdir, O_RDWR, 0600, &root_cred, &dst, NULL, &df);
+                if (r >= 0) {
+                        r = copy_file_data(u, src, st, dst, df, no_data);
+                        ls_ops(df->node)->release(df);
+                        if (r >= 0)
+                                r = union_copy_attrs(src, st, dst);
+                        if (r < 0) {
+                                ls_node_unref(dst);
+                                return r;
+                        }
+                        *dstp = dst;
+                        return 0;
+                }
+                if (r != -EOPNOTSUPP && r != -EISDIR && r != -EINVAL)
+                        return r;
+        }
+        r = union_tmp_name(u, tmp, sizeof(tmp));
+        if (r < 0)
+                return r;
+        r = union_copy_node(u, src, st, tdir, tmp, no_data, &dst);
+        if (r < 0)
+                return r;
+        r = union_copy_attrs(src, st, dst);
+        bops(tdir)->unlink(tdir, tmp);
+        if (r < 0) {
+                ls_node_unref(dst);
+                return r;
+        }
+        *dstp = dst;
+        return 0;
+}
+
+/* Under parent's ns_mu: does name still lead to n's lower entry src? Returns
+ * 1 yes, 2 it is in the top already as n (adopt *adoptp), 0 no. */
+static int publish_check(UnionNode *n, UnionNode *parent, const char *name, LsNode *src,
+                         LsNode **adoptp)
+{
+        UnionFound f;
+        int r;
+
+        if (!still_named(n, parent, name))
+                return 0;
+        r = union_resolve(parent, name, &f);
+        if (r < 0)
+                return 0;
+        r = 0;
+        if (f.layers[0].node == src)
+                r = 1;
+        else if (f.branch == 0 && f.ino == n->ino && (f.st.st_mode & S_IFMT) == n->type) {
+                *adoptp = ls_node_ref(f.layers[0].node);
+                r = 2;
+        }
+        union_found_clear(&f);
         return r;
 }
 
-int union_copy_tree(Union *u, const char *src, const char *dst)
+static int copyup_locked(UnionNode *n, bool no_data)
 {
-        int r = copy_tree_rec(u, src, dst, true);
+        Union *u = node_union(n);
+        char tmp[NAME_MAX + 1];
+        UnionNode *parent = NULL;
+        LsNode *src = NULL, *ptop = NULL, *dst = NULL, *adopt = NULL;
+        struct timespec ts[2];
+        char *name = NULL;
+        struct stat st;
+        int r, ok;
 
+        r = snapshot(n, &src, &parent, &name);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = bops(src)->getattr(src, &st);
         if (r < 0)
-                union_top_remove_tree(u, dst);
+                goto out;
+        if (parent) {
+                r = union_copyup_dir(parent);
+                if (r == -ENOENT) {
+                        /* its directory went: so did its name */
+                        ls_node_unref(&parent->base);
+                        parent = NULL;
+                        r = 0;
+                }
+        }
+        if (r >= 0 && parent)
+                r = union_node_top(parent, &ptop);
+        if (r < 0)
+                goto out;
+        if (!parent) {
+                r = copy_nameless(u, src, &st, no_data, &dst);
+                if (r >= 0)
+                        r = union_sync_node(u, dst, &st);
+                if (r >= 0)
+                        node_set_top(n, dst, false);
+                goto out;
+        }
+        r = union_tmp_name(u, tmp, sizeof(tmp));
+        if (r < 0)
+                goto out;
+        times_save(ptop, ts);
+        /* keep the number: the parent is marked impure first, so a lookup
+         * that finds the copy reads its origin. Not a lower file with several
+         * links: the links break, and the names still below report the
+         * number, so the copy must not (overlayfs without index does so). */
+        ok = st.st_nlink == 1 ? union_impure_mark(parent) : 0;
+        if (ok < 0) {
+                r = ok;
+                goto out;
+        }
+        r = union_copy_node(u, src, &st, ptop, tmp, no_data, &dst);
+        if (r < 0)
+                goto out;
+        r = union_copy_attrs(src, &st, dst);
+        if (r >= 0 && ok)
+                r = union_origin_set(dst, n->ino);
+        if (r >= 0)
+                r = union_sync_node(u, dst, &st);
+        if (r < 0) {
+                bops(ptop)->unlink(ptop, tmp);
+                goto out;
+        }
+        pthread_mutex_lock(&parent->ns_mu);
+        ok = publish_check(n, parent, name, src, &adopt);
+        if (ok == 1)
+                r = bops(ptop)->rename(ptop, tmp, ptop, name, RENAME_NOREPLACE);
+        if (ok != 1 || r < 0)
+                bops(ptop)->unlink(ptop, tmp); /* the handle stays usable */
+        if (r >= 0) {
+                /* 0: the name went meanwhile: the copy stays nameless */
+                node_set_top(n, adopt ? adopt : dst, false);
+                if (st.st_nlink != 1 && !adopt) {
+                        /* a copy without origin reports its own number; the
+                         * names still below keep the old one */
+                        struct stat cst;
+
+                        if (bops(dst)->getattr(dst, &cst) == 0)
+                                union_node_rekey(n, union_ino(u, 0, cst.st_ino));
+                }
+                union_node_touch(parent);
+                atomic_fetch_add_explicit(&u->gen, 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&parent->ns_mu);
+        times_restore(ptop, ts);
+out:
+        if (r >= 0)
+                /* files opened below look again (union-file.c) */
+                atomic_fetch_add_explicit(&n->copyups, 1, memory_order_release);
+        ls_node_unref(adopt);
+        ls_node_unref(dst);
+        ls_node_unref(ptop);
+        ls_node_unref(src);
+        if (parent)
+                ls_node_unref(&parent->base);
+        free(name);
         return r < 0 ? r : 0;
+}
+
+int union_copyup(UnionNode *n, bool no_data)
+{
+        Union *u = node_union(n);
+        int r;
+
+        if (!u->writable)
+                return -EROFS;
+        if (!union_node_is_lower(n))
+                return 0;
+        pthread_mutex_lock(&n->copy_mu);
+        r = copyup_locked(n, no_data);
+        pthread_mutex_unlock(&n->copy_mu);
+        return r;
+}
+
+int union_copyup_any(UnionNode *n, bool no_data)
+{
+        return n->type == S_IFDIR ? union_copyup_dir(n) : union_copyup(n, no_data);
 }

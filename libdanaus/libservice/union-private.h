@@ -1,19 +1,32 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 /*
- * Union internals, shared by union.c (entry points), union-dircache.c
- * (directory stacks), union-whiteout.c, union-copyup.c and union-readdir.c.
- * Private: nothing outside libservice/union*.c includes this.
+ * Union internals, shared by union.c (operations table and entry points,
+ * rename included), union-node.c (union nodes and their table, lookup),
+ * union-whiteout.c, union-copyup.c, union-tree.c (directory moves and
+ * removals), union-readdir.c and union-file.c. Private: nothing outside
+ * libservice/union*.c includes this.
  *
  * Vocabulary:
- *   branch  index into Union.branches, 0 = top (the only one ever written).
- *   stack   of a directory: the branches, top to bottom, in which that
- *           directory exists and is visible (see union-dircache.c).
- *   entry   the result of looking one path up: the branch holding it, its
- *           stat there, and the stack of its parent directory.
+ *   branch  index into Union.roots, 0 = top (the only one ever written).
+ *   layer   (branch, handle in that branch) of one union node.
+ *   stack   of a directory: its layers, top to bottom, where it exists and
+ *           is visible (stopping at an opaque one or a whiteout).
  *
- * Every branch is reached only through its LsOps, never with host syscalls
- * on branch paths, so the union works over any libservice.
+ * Every branch is reached only through its LsOps (handles), so the union
+ * works over any libservice.
+ *
+ * Locks (never a union-wide one across a backend call):
+ *   UnionShard.mu   the node table's shard: search/insert/remove only.
+ *   UnionNode.mu    a node's state (layers, parent, name, flags): memory only.
+ *   UnionNode.copy_mu  held across one node's copy-up (its own data copy).
+ *   UnionNode.ns_mu    a directory's namespace lock, held across a namespace
+ *                      change in it (whiteout + entry, copy-up publication,
+ *                      rename, rmdir). Lookups never take it.
+ * Order: copy_mu of a node, then copy_mu of its ancestors (copy-up of the
+ * parents first), then ns_mu of its parent (publication). Several ns_mu are
+ * always taken together in address order (union_lock_dirs()), and no copy_mu
+ * is ever taken while an ns_mu is held.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -22,195 +35,214 @@
 #include "libservice/libservice.h"
 #include "libservice/union.h"
 
-/* Branch indices are stored in a byte and tagged into inode numbers above
- * bit 56 (union_ino()), so 255 would fit; 128 is far more than any image. */
+/* Branch indices are tagged into inode numbers above bit 56 (union_ino()). */
 #define UNION_BRANCHES_MAX 128
 
 #define UNION_WH_PREFIX     ".wh."
 #define UNION_WH_PREFIX_LEN 4
 #define UNION_WH_OPAQUE     ".wh..wh..opq"
-/* Temporary names of copy-ups in progress: start with the whiteout prefix so
- * no listing or lookup ever shows them, and name nothing a layer could hold. */
+/* Temporary names of copy-ups and moves in progress: whiteout-prefixed, so
+ * never visible, and naming nothing a layer could hold. */
 #define UNION_TMP_PREFIX ".wh..wh..tmp."
-
-#define UNION_COPYUP_LOCKS 64
 
 /* The union's own xattrs, kept in the top branch and never shown through the
  * union (listxattr filters them; get: -ENODATA; set/remove: -EPERM):
- *   origin  on a copied-up non-directory: the union inode number (8 bytes,
- *           little-endian) it had before copy-up, which it keeps reporting;
- *   impure  on a top directory: a non-directory in it may carry an origin
- *           (set before the first such entry lands there), so getattr and
- *           readdir read origins only in impure directories. */
+ *   origin  on a copied-up non-directory, or a directory moved by a subtree
+ *           copy: the union inode number (8 bytes, little-endian) it had
+ *           before, which it keeps reporting;
+ *   impure  on a top directory: an entry in it may carry an origin. */
 #define UNION_XATTR_PREFIX     "trusted.danaus."
 #define UNION_XATTR_PREFIX_LEN 15
 #define UNION_XATTR_ORIGIN     UNION_XATTR_PREFIX "origin"
 #define UNION_XATTR_IMPURE     UNION_XATTR_PREFIX "impure"
 
-/* Origins read from the top are cached by top inode number (direct-mapped,
- * striped locks): see union-copyup.c. */
-#define UNION_ORIGIN_SLOTS 8192 /* power of two */
-#define UNION_ORIGIN_LOCKS 64
+#define UNION_SHARDS 64
 
-typedef struct UnionOriginSlot {
-        ino_t ino;    /* top inode number; 0: empty */
-        ino_t origin; /* 0: it has none */
-} UnionOriginSlot;
+typedef struct UnionLayer {
+        int branch;
+        LsNode *node; /* a reference */
+} UnionLayer;
 
-typedef struct UnionDircache UnionDircache;
-typedef struct UnionLookcache UnionLookcache;
+typedef struct UnionNode UnionNode;
 
-#define UNION_LOOK_SLOTS    16384 /* power of two */
-#define UNION_LOOK_LOCKS    64
-#define UNION_LOOK_PATH_MAX 112
+struct UnionNode {
+        LsNode base;
+        UnionNode *hnext; /* table chain: the shard's mu */
+        ino_t ino;        /* the union inode number (fixed: the table key) */
+        mode_t type;      /* S_IFMT bits (fixed) */
+        pthread_mutex_t mu;
+        pthread_mutex_t copy_mu;
+        pthread_mutex_t ns_mu;
+        /* --- under mu --- */
+        /* directory: its stack; other: one layer, the branch holding it (the
+         * top after copy-up) */
+        UnionLayer *layers;
+        unsigned n_layers;
+        UnionNode *parent; /* a reference; NULL: the root, or no name left */
+        char *name;        /* its name in parent; NULL with parent */
+        bool removed;      /* a directory removed by rmdir or replaced */
+        bool impure;       /* directory: its top part may hold origins */
+        uint64_t gen;      /* Union.gen when this state was computed */
+        /* bumped (release) after each copy-up: files opened read-only below
+         * compare it to follow the copy */
+        atomic_uint_fast64_t copyups;
+        /* directory: bumped by every change of its entries or attributes,
+         * so a subtree copy (rename) notices changes made while it copied */
+        atomic_uint_fast64_t mods;
+};
 
-/* Where a lookup stands against concurrent changes (union-lookcache.c). */
-typedef struct UnionLookStamp {
-        uint64_t started, finished, gen;
-} UnionLookStamp;
-
-typedef struct UnionStack {
-        unsigned int n;
-        uint8_t idx[UNION_BRANCHES_MAX];
-        /* inode number (already tagged) the directory reports: its bottom
-         * branch's, which copy-up of the directory does not change */
-        ino_t ino;
-        /* the directory is in the top branch and marked impure: 1, 0, or -1
-         * not looked at yet (union_dir_impure() fills it in lazily) */
-        int8_t impure;
-} UnionStack;
+typedef struct UnionShard {
+        pthread_mutex_t mu;
+        UnionNode **buckets;
+        size_t n_buckets, n_nodes;
+} UnionShard;
 
 typedef struct Union {
         LsInstance inst;
-        LsInstance **branches;
+        UnionLayer *roots; /* branch roots, references */
         size_t n_branches;
         bool writable;
         bool copy_sync; /* see union_set_copy_up_sync() */
-        /* all branch roots on one st_dev: inode numbers are passed through */
-        bool same_dev;
-        UnionDircache *dircache;
-        UnionLookcache *lookcache; /* NULL for a one-branch union */
-        /* serialises copy-ups of one path (striped by path hash); a thread holds
-         * at most one of these at a time, so they cannot deadlock */
-        pthread_mutex_t copyup_locks[UNION_COPYUP_LOCKS];
+        bool same_dev;  /* all branch roots on one st_dev: numbers pass through */
+        UnionShard shards[UNION_SHARDS];
+        /* bumped after each change of where names resolve that lookups may
+         * have raced with (copy-up, whiteouts, directory shape) */
+        atomic_uint_fast64_t gen;
         atomic_uint_fast64_t tmp_counter;
-        /* bumped after every copy-up of a non-directory: files opened below
-         * compare it to notice that they may have been copied up */
-        atomic_uint_fast64_t copyups;
-        /* origin cache (NULL for a one-branch union) */
-        UnionOriginSlot *origin_slots;
-        pthread_mutex_t origin_locks[UNION_ORIGIN_LOCKS];
-        /* changes of which top inode a path names (unlink, rename) count
-         * themselves here before and after: the origin cache stores nothing
-         * read across one */
-        atomic_uint_fast64_t ns_started, ns_finished;
 } Union;
 
-typedef struct UnionEntry {
-        int branch;          /* branch holding the entry, or -1 */
-        int wh_branch;       /* branch whose whiteout ended the search, or -1 */
-        struct stat st;      /* as that branch reports it (st_ino not rewritten) */
-        UnionStack pstack;   /* stack of the parent directory (root: its own) */
-        uint64_t ns_started; /* the union's ns_started before pstack was read */
-} UnionEntry;
+/* What a lookup of one name in a directory found (union_resolve()). */
+typedef struct UnionFound {
+        int branch;         /* branch of the entry, -1: none */
+        int wh_branch;      /* branch whose whiteout ended the search, -1: none */
+        struct stat st;     /* attributes in that branch (st_ino not rewritten) */
+        UnionLayer *layers; /* directory: its stack; other: one layer (refs) */
+        unsigned n_layers;
+        ino_t ino;    /* the union inode number */
+        bool impure;  /* directory whose top part holds an impure mark */
+        uint64_t gen; /* Union.gen before the branches were read */
+} UnionFound;
 
-typedef struct UnionFile {
-        LsFile file; /* first: (LsFile *)uf works */
-        /* the branch file I/O goes to; replaced (once, under lock) when a
-         * file opened in a lower branch is found copied up */
-        _Atomic(LsFile *) child;
-        int branch; /* branch it was opened in (fixed) */
-        /* inode number fstat reports; 0: the child's, tagged with branch */
-        ino_t ino;
-        /* opened read-only in a lower branch: may follow a later copy-up */
-        atomic_bool may_follow;
-        atomic_uint_fast64_t copyups_seen;
-        pthread_mutex_t lock; /* the rest: only under it */
-        char *path;           /* the path it was opened at */
-        LsFile *lower;        /* the child before the swap, released at release */
-} UnionFile;
-
-static inline LsInstance *union_branch(Union *u, int b)
+static inline Union *to_union(LsInstance *inst)
 {
-        return u->branches[b];
+        return (Union *)inst;
 }
 
-static inline const LsOps *union_bops(Union *u, int b)
+static inline UnionNode *to_unode(LsNode *node)
 {
-        return u->branches[b]->ops;
+        return (UnionNode *)node;
 }
 
-/* union.c */
+static inline Union *node_union(UnionNode *n)
+{
+        return to_union(n->base.inst);
+}
+
+static inline const LsOps *bops(LsNode *h)
+{
+        return h->inst->ops;
+}
+
+/* union-node.c */
 ino_t union_ino(Union *u, int branch, ino_t ino);
-int union_lookup(Union *u, const char *path, UnionEntry *ent);
-/* 1 if a branch of pstack other than the top still shows dir/name. */
-int union_lower_has(Union *u, const UnionStack *pstack, const char *dir, const char *name);
-
-/* union-dircache.c: stacks of directories, cached. */
-uint64_t union_hash(const char *s);
-int union_dircache_new(UnionDircache **dcp);
-UnionDircache *union_dircache_free(UnionDircache *dc);
-/* Stack of directory path; -ENOENT, -ENOTDIR as a lookup would fail. */
-int union_dircache_get(Union *u, const char *path, UnionStack *stack);
-/* Invalidates every cached stack: call after any change of directory shape. */
-void union_dircache_bump(Union *u);
-/* True if non-directories in the top part of directory dir (stack: its stack)
- * may carry an origin. Reads the impure mark at most once per cached stack. */
-bool union_dir_impure(Union *u, const char *dir, UnionStack *stack);
+void union_layers_free(UnionLayer *l, unsigned n);
+/* A copy of n's layers (references); -ENOENT for a removed directory. */
+int union_node_layers(UnionNode *n, UnionLayer **lp, unsigned *np);
+/* n's top-most layer handle (a reference) and its branch. */
+int union_node_first(UnionNode *n, LsNode **hp, int *branchp);
+/* n's handle in the top branch (a reference), -ENOENT if it has none. */
+int union_node_top(UnionNode *n, LsNode **hp);
+bool union_node_is_lower(UnionNode *n);
+/* Looks name up in directory dir through its stack, top to bottom, without
+ * making a node: fills *f (union_found_clear() it). -ENOENT with f->wh_branch
+ * when a whiteout ended the search. */
+int union_resolve(UnionNode *dir, const char *name, UnionFound *f);
+void union_found_clear(UnionFound *f);
+/* The node of what union_resolve() found in dir (new or live, revalidated);
+ * consumes f's layers. */
+int union_node_get(Union *u, UnionNode *dir, const char *name, UnionFound *f, UnionNode **np);
+/* The live node of ino, if any (a reference), else NULL. */
+UnionNode *union_node_find(Union *u, ino_t ino, mode_t type);
+/* Moves n to another number in the table (a copy-up that cannot keep it). */
+void union_node_rekey(UnionNode *n, ino_t ino);
+UnionNode *union_node_new_root(Union *u, UnionFound *f);
+void union_node_set_name(UnionNode *n, UnionNode *parent, const char *name);
+/* Clears n's name if it is (parent, name): its name is gone. */
+void union_node_unname(UnionNode *n, UnionNode *parent, const char *name);
+void union_node_free(LsNode *node);
+int union_table_init(Union *u);
+void union_table_deinit(Union *u);
+/* Locks the ns_mu of up to 4 directories (NULLs and repeats skipped), in
+ * address order. */
+void union_lock_dirs(UnionNode **dirs, size_t n);
+void union_unlock_dirs(UnionNode **dirs, size_t n);
+void union_node_touch(UnionNode *dir);
+/* Fills st (may be NULL) from handle h's attributes as n reports them. */
+int union_node_stat(UnionNode *n, struct stat *st);
 
 /* union-whiteout.c */
 bool union_name_hidden(const char *name);
-bool union_path_hidden(const char *path);
-int union_whiteout_path(char *buf, size_t size, const char *dir, const char *name);
-/* 1 if branch b holds a whiteout for dir/name, 0 if not, < 0 on error. */
-int union_whiteout_exists(Union *u, int b, const char *dir, const char *name);
-int union_whiteout_create(Union *u, const char *dir, const char *name);
-int union_whiteout_remove(Union *u, const char *dir, const char *name);
-/* 1 if directory path is opaque in branch b. */
-int union_opaque_exists(Union *u, int b, const char *path);
-int union_opaque_create(Union *u, const char *path);
-/* Removes the union's own entries (whiteouts, opaque marker, stale
- * temporaries) from directory path of the top branch, so it can be rmdir'ed. */
-int union_top_clean_dir(Union *u, const char *path);
-/* Removes path and everything beneath it from the top branch. */
-int union_top_remove_tree(Union *u, const char *path);
-
-/* union-copyup.c */
-/* Makes directory path (visible in the union) exist in the top branch,
- * copying up its ancestors first. */
-int union_copyup_dir(Union *u, const char *path);
-/* Copies the entry at path up into the top branch, unless it is there
- * already; with no_data a file's copy is empty (the caller truncates it). */
-int union_copyup(Union *u, const char *path, bool no_data);
-/* Copies the merged tree at src into the top branch at dst (which must not
- * exist; its parent must) and marks dst opaque, so nothing below merges in. */
-int union_copy_tree(Union *u, const char *src, const char *dst);
-int union_tmp_name(Union *u, char *buf, size_t size, const char *dir);
-/* True and *ino set if the top-branch entry at path carries an origin. */
-bool union_origin_get(Union *u, const char *path, ino_t *ino);
-/* The same through the cache; top_ino: the entry's inode number in the top. */
-bool union_origin_cached(Union *u, const char *path, ino_t top_ino, ino_t *ino);
-/* Drops what the cache knows of a top inode that may be freed now. */
-void union_origin_forget(Union *u, ino_t top_ino);
-/* Bracket every change of which top inode a path names. */
-/* union-lookcache.c: path -> lower branch holding it */
-int union_lookcache_new(UnionLookcache **lcp);
-UnionLookcache *union_lookcache_free(UnionLookcache *lc);
-void union_look_stamp(Union *u, UnionLookStamp *s);
-/* The branch path was found in under the stamp now, or -1. */
-int union_lookcache_get(Union *u, const char *path, const UnionLookStamp *now);
-void union_lookcache_put(Union *u, const char *path, int branch, const UnionLookStamp *before);
-uint64_t union_dircache_gen(Union *u);
-
-void union_ns_begin(Union *u);
-void union_ns_end(Union *u);
-/* The top non-directory at path is about to get a name in directory dir
- * (link, rename): if it carries an origin, marks dir impure. */
-int union_origin_moving(Union *u, const char *path, const char *dir);
-/* True for the union's own xattr names (UNION_XATTR_PREFIX). */
+int union_whiteout_name(char *buf, size_t size, const char *name);
+/* 1 if handle dir holds name, 0 if not, < 0 on error. */
+int union_exists(LsNode *dir, const char *name);
+int union_whiteout_exists(LsNode *dir, const char *name);
+int union_opaque_exists(LsNode *dir);
+/* An empty file mode 0 owned by root (a whiteout or marker) in top dir dir. */
+int union_marker_create(LsNode *dir, const char *name);
+int union_whiteout_create(LsNode *topdir, const char *name);
+int union_whiteout_remove(LsNode *topdir, const char *name);
+int union_tmp_name(Union *u, char *buf, size_t size);
+/* 1 if a branch of dir's stack other than the top still shows name. */
+int union_lower_has(UnionNode *dir, const char *name);
+/* Removes name (and everything beneath it) from top directory dir. */
+int union_top_remove_tree(LsNode *dir, const char *name);
 bool union_xattr_private(const char *name);
 
+/* union-copyup.c */
+/* Makes directory n exist in the top branch, its ancestors first. */
+int union_copyup_dir(UnionNode *n);
+/* Copies non-directory n up (no_data: the caller truncates it to 0). */
+int union_copyup(UnionNode *n, bool no_data);
+/* Copies up whatever n is. */
+int union_copyup_any(UnionNode *n, bool no_data);
+bool union_origin_get(LsNode *h, ino_t *ino);
+int union_origin_set(LsNode *h, ino_t ino);
+/* Marks top directory dir impure before an entry with an origin lands in it. */
+int union_impure_mark(UnionNode *dir);
+bool union_copy_refused(int r);
+/* Copies attributes of (src, st) onto dst: owner, then mode, xattrs, times. */
+int union_copy_attrs(LsNode *src, const struct stat *st, LsNode *dst);
+/* Creates name in top dir tdir as a copy of src (regular data, symlink
+ * target, device; a directory empty, 0700). */
+int union_copy_node(Union *u, LsNode *src, const struct stat *st, LsNode *tdir, const char *name,
+                    bool no_data, LsNode **dstp);
+
+/* fsyncs a regular file's copy when copy_sync. */
+int union_sync_node(Union *u, LsNode *h, const struct stat *st);
+
+/* union-tree.c: moving and removing merged directories */
+int union_rename_dir(Union *u, UnionNode *p1, const char *n1, UnionNode *p2, const char *n2,
+                     unsigned flags);
+int union_rmdir(LsNode *dirn, const char *name);
+/* True if dir is s or lies beneath it (through the parent chain). */
+bool union_is_beneath(UnionNode *dir, UnionNode *s);
+
 /* union-readdir.c */
-int union_readdir(LsInstance *inst, const char *path, LsFillDir fill, void *ctx);
+int union_readdir(LsNode *dirn, LsFillDir fill, void *ctx);
 /* 0 if the merged directory is empty, -ENOTEMPTY if not. */
-int union_dir_empty(Union *u, const char *path);
+int union_dir_empty(UnionNode *dir);
+/* Every visible name of directory dir (strings owned by the caller). */
+int union_dir_names(UnionNode *dir, char ***namesp, size_t *np);
+void union_names_free(char **names, size_t n);
+
+/* union-file.c */
+int union_open(LsNode *node, int flags, LsFile **filep);
+int union_file_wrap(UnionNode *n, LsFile *child, int branch, bool may_follow, uint64_t copyups,
+                    LsFile **filep);
+ssize_t union_pread(LsFile *file, void *buf, size_t size, off_t off);
+ssize_t union_pwrite(LsFile *file, const void *buf, size_t size, off_t off, int rwf);
+int union_fsync(LsFile *file, bool datasync);
+int union_fallocate(LsFile *file, int mode, off_t off, off_t len);
+off_t union_lseek(LsFile *file, off_t off, int whence);
+int union_file_fd(LsFile *file);
+int union_release(LsFile *file);

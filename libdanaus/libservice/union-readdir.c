@@ -2,13 +2,15 @@
 /*
  * Union Readdir: the merged listing of a directory.
  *
- * The branches of the directory's stack (union-dircache.c; opaque markers
- * already cut it short) are listed top to bottom. A name is reported the
- * first time a branch shows it, unless a higher branch holds a whiteout for
- * it; in one branch a real entry wins over its own whiteout, as in lookup.
- * Names starting ".wh." are never reported. So each name appears once, with
- * the type and inode number of the branch that wins, and the inode number a
- * later getattr of that name reports (directories: their bottom branch's).
+ * The layers of the directory's stack (opaque markers and whiteouts already
+ * cut it short) are listed top to bottom. A name is reported the first time
+ * a branch shows it, unless a higher branch holds a whiteout for it; in one
+ * branch a real entry wins over its own whiteout, as in lookup. Names
+ * starting ".wh." are never reported. So each name appears once, with the
+ * type of the branch that wins and the inode number getattr of that name
+ * reports: where that is not the branch's number (a directory that may span
+ * branches, an entry of an impure top directory that may carry an origin),
+ * the name is resolved as a lookup would.
  *
  * Each branch is listed in full before its names are reported, so the memory
  * held is the directory's size; a fill callback may stop it early.
@@ -36,6 +38,17 @@ typedef struct NameSet {
         const char **slots;
         size_t n, cap; /* cap: power of two */
 } NameSet;
+
+static uint64_t name_hash(const char *s)
+{
+        uint64_t h = 0xcbf29ce484222325ULL;
+
+        for (; *s; s++) {
+                h ^= (unsigned char)*s;
+                h *= 0x100000001b3ULL;
+        }
+        return h;
+}
 
 static void branch_list_clear(BranchList *l)
 {
@@ -74,7 +87,7 @@ static bool name_set_has(const NameSet *s, const char *name)
 
         if (!s->cap)
                 return false;
-        for (i = union_hash(name) & mask; s->slots[i]; i = (i + 1) & mask)
+        for (i = name_hash(name) & mask; s->slots[i]; i = (i + 1) & mask)
                 if (strcmp(s->slots[i], name) == 0)
                         return true;
         return false;
@@ -93,7 +106,7 @@ static int name_set_add(NameSet *s, const char *name)
                 for (size_t j = 0; j < s->cap; j++) {
                         if (!s->slots[j])
                                 continue;
-                        for (i = union_hash(s->slots[j]) & (cap - 1); slots[i];
+                        for (i = name_hash(s->slots[j]) & (cap - 1); slots[i];
                              i = (i + 1) & (cap - 1))
                                 ;
                         slots[i] = s->slots[j];
@@ -103,7 +116,7 @@ static int name_set_add(NameSet *s, const char *name)
                 s->cap = cap;
         }
         mask = s->cap - 1;
-        for (i = union_hash(name) & mask; s->slots[i]; i = (i + 1) & mask)
+        for (i = name_hash(name) & mask; s->slots[i]; i = (i + 1) & mask)
                 if (strcmp(s->slots[i], name) == 0)
                         return 0;
         s->slots[i] = name;
@@ -111,43 +124,52 @@ static int name_set_add(NameSet *s, const char *name)
         return 0;
 }
 
-/* Inode number of a listed entry, as getattr reports it. */
-static ino_t readdir_ino(Union *u, UnionStack *stack, int b, const char *dir, const Dirent *d)
+/* The inode number getattr of the entry reports. */
+static ino_t readdir_ino(UnionNode *dir, unsigned n_layers, bool impure, int b, const Dirent *d)
 {
-        char path[PATH_MAX];
-        UnionStack cs;
+        Union *u = node_union(dir);
+        bool maybe_dir = d->type == DT_DIR || d->type == DT_UNKNOWN;
+        UnionFound f;
         ino_t ino;
 
-        /* a directory inside a one-branch directory spans that branch only */
-        if (d->type == DT_DIR && stack->n > 1 &&
-            ls_path_join(path, sizeof(path), dir, d->name) >= 0 &&
-            union_dircache_get(u, path, &cs) == 0)
-                return cs.ino;
-        /* a copy-up keeps its origin's number (only in impure directories) */
-        if (b == 0 && d->type != DT_DIR && union_dir_impure(u, dir, stack) &&
-            ls_path_join(path, sizeof(path), dir, d->name) >= 0 &&
-            union_origin_cached(u, path, d->ino, &ino))
+        if (u->n_branches > 1 &&
+            ((maybe_dir && n_layers > 1) || (b == 0 && impure) || d->type == DT_UNKNOWN) &&
+            union_resolve(dir, d->name, &f) == 0) {
+                ino = f.ino;
+                union_found_clear(&f);
                 return ino;
+        }
         return union_ino(u, b, d->ino);
 }
 
-int union_readdir(LsInstance *inst, const char *path, LsFillDir fill, void *ctx)
+int union_readdir(LsNode *dirn, LsFillDir fill, void *ctx)
 {
-        Union *u = (Union *)inst;
-        BranchList lists[UNION_BRANCHES_MAX];
+        UnionNode *dir = to_unode(dirn);
+        BranchList *lists;
         NameSet seen = {0};
-        UnionStack stack;
+        UnionLayer *pl;
+        unsigned pn;
+        bool impure;
         int r;
 
-        r = union_dircache_get(u, path, &stack);
+        if (dir->type != S_IFDIR)
+                return -ENOTDIR;
+        r = union_node_layers(dir, &pl, &pn);
         if (r < 0)
                 return r;
-        memset(lists, 0, sizeof(lists[0]) * stack.n);
-        for (unsigned int i = 0; i < stack.n && r == 0; i++) {
-                int b = stack.idx[i];
+        pthread_mutex_lock(&dir->mu);
+        impure = dir->impure;
+        pthread_mutex_unlock(&dir->mu);
+        lists = calloc(pn ? pn : 1, sizeof(*lists));
+        if (!lists) {
+                union_layers_free(pl, pn);
+                return -ENOMEM;
+        }
+        for (unsigned i = 0; i < pn && r == 0; i++) {
                 BranchList *l = &lists[i];
+                LsNode *h = pl[i].node;
 
-                r = union_bops(u, b)->readdir(union_branch(u, b), path, branch_list_fill, l);
+                r = bops(h)->readdir(h, branch_list_fill, l);
                 if (r < 0)
                         break;
                 for (size_t j = 0; j < l->n && r == 0; j++) {
@@ -155,9 +177,10 @@ int union_readdir(LsInstance *inst, const char *path, LsFillDir fill, void *ctx)
 
                         if (union_name_hidden(d->name) || name_set_has(&seen, d->name))
                                 continue;
-                        r = fill(ctx, d->name, readdir_ino(u, &stack, b, path, d), d->type);
+                        r = fill(ctx, d->name, readdir_ino(dir, pn, impure, pl[i].branch, d),
+                                 d->type);
                 }
-                if (r != 0 || i + 1 == stack.n)
+                if (r != 0 || i + 1 == pn)
                         break;
                 /* this branch's names and whiteouts hide the same names below */
                 for (size_t j = 0; j < l->n && r == 0; j++) {
@@ -169,22 +192,67 @@ int union_readdir(LsInstance *inst, const char *path, LsFillDir fill, void *ctx)
                                 r = name_set_add(&seen, name);
                 }
         }
-        for (unsigned int i = 0; i < stack.n; i++)
+        for (unsigned i = 0; i < pn; i++)
                 branch_list_clear(&lists[i]);
+        free(lists);
         free(seen.slots);
+        union_layers_free(pl, pn);
         return r;
 }
 
 static int dir_empty_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type)
 {
+        (void)ctx;
+        (void)name;
+        (void)ino;
+        (void)d_type;
         return 1; /* any visible name: stop */
 }
 
-int union_dir_empty(Union *u, const char *path)
+int union_dir_empty(UnionNode *dir)
 {
-        int r = union_readdir(&u->inst, path, dir_empty_fill, NULL);
+        int r = union_readdir(&dir->base, dir_empty_fill, NULL);
 
-        if (r == 1)
-                return -ENOTEMPTY;
-        return r;
+        return r == 1 ? -ENOTEMPTY : r;
+}
+
+typedef struct Names {
+        char **v;
+        size_t n, cap;
+} Names;
+
+static int names_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type)
+{
+        Names *l = ctx;
+
+        (void)ino;
+        (void)d_type;
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 16;
+                char **v = realloc(l->v, cap * sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->cap = cap;
+        }
+        l->v[l->n] = strdup(name);
+        if (!l->v[l->n])
+                return -ENOMEM;
+        l->n++;
+        return 0;
+}
+
+int union_dir_names(UnionNode *dir, char ***namesp, size_t *np)
+{
+        Names l = {0};
+        int r = union_readdir(&dir->base, names_fill, &l);
+
+        if (r < 0) {
+                union_names_free(l.v, l.n);
+                return r;
+        }
+        *namesp = l.v;
+        *np = l.n;
+        return 0;
 }

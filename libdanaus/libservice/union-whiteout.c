@@ -9,13 +9,14 @@
  * in the top branch only. Any name starting ".wh." belongs to the union: it
  * is never listed or found, and cannot be created through the union
  * (-EINVAL), or a tenant could hide files from itself by accident, or fake
- * our temporaries (".wh..wh..tmp.*", see union-copyup.c).
+ * our temporaries (".wh..wh..tmp.*").
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "libservice/union-private.h"
 
@@ -24,143 +25,129 @@ bool union_name_hidden(const char *name)
         return strncmp(name, UNION_WH_PREFIX, UNION_WH_PREFIX_LEN) == 0;
 }
 
-bool union_path_hidden(const char *path)
+bool union_xattr_private(const char *name)
 {
-        const char *p = path;
-
-        while (*p) {
-                if (union_name_hidden(p))
-                        return true;
-                p = strchr(p, '/');
-                if (!p)
-                        break;
-                p++;
-        }
-        return false;
+        return strncmp(name, UNION_XATTR_PREFIX, UNION_XATTR_PREFIX_LEN) == 0;
 }
 
-int union_whiteout_path(char *buf, size_t size, const char *dir, const char *name)
+int union_whiteout_name(char *buf, size_t size, const char *name)
 {
-        char wh[NAME_MAX + 1];
-        int r;
+        int r = snprintf(buf, size, UNION_WH_PREFIX "%s", name);
 
-        r = snprintf(wh, sizeof(wh), UNION_WH_PREFIX "%s", name);
-        if (r < 0 || (size_t)r >= sizeof(wh))
+        if (r < 0 || (size_t)r >= size || (size_t)r > NAME_MAX)
                 return -ENAMETOOLONG;
-        return ls_path_join(buf, size, dir, wh);
+        return 0;
 }
 
-static int union_exists(Union *u, int b, const char *path)
+int union_exists(LsNode *dir, const char *name)
 {
-        struct stat st;
-        int r = union_bops(u, b)->getattr(union_branch(u, b), path, &st);
+        LsNode *h;
+        int r = bops(dir)->lookup(dir, name, &h, NULL);
 
-        if (r == 0)
+        if (r == 0) {
+                ls_node_unref(h);
                 return 1;
+        }
         return r == -ENOENT ? 0 : r;
 }
 
-int union_whiteout_exists(Union *u, int b, const char *dir, const char *name)
+int union_whiteout_exists(LsNode *dir, const char *name)
 {
-        char path[PATH_MAX];
-        int r = union_whiteout_path(path, sizeof(path), dir, name);
+        char wh[NAME_MAX + 1];
 
-        if (r == -ENAMETOOLONG)
+        if (union_whiteout_name(wh, sizeof(wh), name) < 0)
                 return 0; /* no whiteout can exist for such a name */
-        if (r < 0)
-                return r;
-        return union_exists(u, b, path);
+        return union_exists(dir, wh);
 }
 
-static int union_marker_create(Union *u, const char *path)
+int union_opaque_exists(LsNode *dir)
+{
+        return union_exists(dir, UNION_WH_OPAQUE);
+}
+
+int union_marker_create(LsNode *dir, const char *name)
 {
         static const LsCred root = {0, 0};
         LsFile *f;
+        LsNode *h;
         int r;
 
-        r = union_bops(u, 0)->open(union_branch(u, 0), path,
-                                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0, &root, &f);
+        r = bops(dir)->create(dir, name, O_WRONLY | O_CREAT | O_EXCL, 0, &root, &h, NULL, &f);
         if (r == -EEXIST)
                 return 0;
         if (r < 0)
                 return r;
-        return f->inst->ops->release(f);
+        ls_node_unref(h);
+        return ls_ops(f->node)->release(f);
 }
 
-int union_whiteout_create(Union *u, const char *dir, const char *name)
+int union_whiteout_create(LsNode *topdir, const char *name)
 {
-        char path[PATH_MAX];
-        int r = union_whiteout_path(path, sizeof(path), dir, name);
+        char wh[NAME_MAX + 1];
+        int r = union_whiteout_name(wh, sizeof(wh), name);
 
         if (r < 0)
                 return r;
-        /* a whiteout changes where names resolve (union-lookcache.c) */
-        union_ns_begin(u);
-        r = union_marker_create(u, path);
-        union_ns_end(u);
-        return r;
+        return union_marker_create(topdir, wh);
 }
 
-int union_whiteout_remove(Union *u, const char *dir, const char *name)
+int union_whiteout_remove(LsNode *topdir, const char *name)
 {
-        char path[PATH_MAX];
-        int r = union_whiteout_path(path, sizeof(path), dir, name);
+        char wh[NAME_MAX + 1];
+        int r = union_whiteout_name(wh, sizeof(wh), name);
 
         if (r < 0)
-                return r == -ENAMETOOLONG ? 0 : r;
-        union_ns_begin(u);
-        r = union_bops(u, 0)->unlink(union_branch(u, 0), path);
-        union_ns_end(u);
+                return 0;
+        r = bops(topdir)->unlink(topdir, wh);
         return r == -ENOENT ? 0 : r;
 }
 
-int union_opaque_exists(Union *u, int b, const char *path)
+int union_tmp_name(Union *u, char *buf, size_t size)
 {
-        char buf[PATH_MAX];
-        int r = ls_path_join(buf, sizeof(buf), path, UNION_WH_OPAQUE);
+        unsigned long long n = (unsigned long long)atomic_fetch_add(&u->tmp_counter, 1);
+        int r = snprintf(buf, size, UNION_TMP_PREFIX "%d.%lx.%llu", (int)getpid(),
+                         (unsigned long)(uintptr_t)u, n);
 
-        if (r < 0)
-                return r;
-        return union_exists(u, b, buf);
+        return r < 0 || (size_t)r >= size ? -ENAMETOOLONG : 0;
 }
 
-int union_opaque_create(Union *u, const char *path)
+int union_lower_has(UnionNode *dir, const char *name)
 {
-        char buf[PATH_MAX];
-        int r = ls_path_join(buf, sizeof(buf), path, UNION_WH_OPAQUE);
+        UnionLayer *pl;
+        unsigned pn;
+        int r;
 
+        r = union_node_layers(dir, &pl, &pn);
         if (r < 0)
                 return r;
-        union_ns_begin(u);
-        r = union_marker_create(u, buf);
-        union_ns_end(u);
+        r = 0;
+        for (unsigned i = 0; i < pn; i++) {
+                if (pl[i].branch == 0)
+                        continue;
+                r = union_exists(pl[i].node, name);
+                if (r != 0)
+                        break;
+                r = union_whiteout_exists(pl[i].node, name);
+                if (r != 0) {
+                        r = r < 0 ? r : 0;
+                        break;
+                }
+        }
+        union_layers_free(pl, pn);
         return r;
 }
 
 typedef struct NameList {
         char **v;
         size_t n, cap;
-        bool only_hidden; /* collect only ".wh." names; others set `other` */
-        bool other;
 } NameList;
-
-static void name_list_clear(NameList *l)
-{
-        for (size_t i = 0; i < l->n; i++)
-                free(l->v[i]);
-        free(l->v);
-        l->v = NULL;
-        l->n = l->cap = 0;
-}
 
 static int name_list_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type)
 {
         NameList *l = ctx;
 
-        if (l->only_hidden && !union_name_hidden(name)) {
-                l->other = true;
-                return 0;
-        }
+        (void)ino;
+        (void)d_type;
         if (l->n == l->cap) {
                 size_t cap = l->cap ? l->cap * 2 : 16;
                 char **v = realloc(l->v, cap * sizeof(*v));
@@ -177,60 +164,42 @@ static int name_list_fill(void *ctx, const char *name, ino_t ino, unsigned char 
         return 0;
 }
 
-/* Removes the listed names of directory path in the top branch, each with
- * everything beneath it. */
-static int union_top_remove_names(Union *u, const char *path, NameList *l)
+/* Empties top directory handle d. Depth is bounded by the heap only. */
+static int remove_contents(LsNode *d)
 {
-        char *child = malloc(PATH_MAX);
-        int r = 0;
-
-        if (!child)
-                return -ENOMEM;
-        for (size_t i = 0; i < l->n && r >= 0; i++) {
-                r = ls_path_join(child, PATH_MAX, path, l->v[i]);
-                if (r >= 0)
-                        r = union_top_remove_tree(u, child);
-        }
-        free(child);
-        return r < 0 ? r : 0;
-}
-
-int union_top_clean_dir(Union *u, const char *path)
-{
-        NameList l = {.only_hidden = true};
+        NameList l = {0};
         int r;
 
-        r = union_bops(u, 0)->readdir(union_branch(u, 0), path, name_list_fill, &l);
-        if (r >= 0 && l.other)
-                r = -ENOTEMPTY; /* a real entry: the caller's emptiness check raced */
-        if (r >= 0)
-                r = union_top_remove_names(u, path, &l);
-        name_list_clear(&l);
+        r = bops(d)->readdir(d, name_list_fill, &l);
+        for (size_t i = 0; r >= 0 && i < l.n; i++)
+                r = union_top_remove_tree(d, l.v[i]);
+        union_names_free(l.v, l.n);
         return r;
 }
 
-int union_top_remove_tree(Union *u, const char *path)
+int union_top_remove_tree(LsNode *dir, const char *name)
 {
-        LsInstance *top = union_branch(u, 0);
-        NameList l = {0};
         struct stat st;
+        LsNode *h;
         int r;
 
-        r = top->ops->getattr(top, path, &st);
+        r = bops(dir)->lookup(dir, name, &h, &st);
         if (r < 0)
                 return r == -ENOENT ? 0 : r;
-        if (!S_ISDIR(st.st_mode)) {
-                r = top->ops->unlink(top, path);
-                union_origin_forget(u, st.st_ino);
-                return r == -ENOENT ? 0 : r;
+        if (S_ISDIR(st.st_mode)) {
+                r = remove_contents(h);
+                if (r >= 0)
+                        r = bops(dir)->rmdir(dir, name);
+        } else {
+                r = bops(dir)->unlink(dir, name);
         }
-        /* depth is bounded by PATH_MAX; each level keeps one heap buffer */
-        r = top->ops->readdir(top, path, name_list_fill, &l);
-        if (r >= 0)
-                r = union_top_remove_names(u, path, &l);
-        name_list_clear(&l);
-        if (r < 0)
-                return r;
-        r = top->ops->rmdir(top, path);
+        ls_node_unref(h);
         return r == -ENOENT ? 0 : r;
+}
+
+void union_names_free(char **names, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
 }
