@@ -439,7 +439,7 @@ static bool node_should_adopt(UnionNode *x, const UnionFound *f)
         for (unsigned i = 0; i < f->n_layers; i++)
                 if (f->layers[i].node != x->layers[i].node)
                         return true;
-        return x->impure != f->impure;
+        return f->impure && !x->impure;
 }
 
 int union_node_get(Union *u, UnionNode *dir, const char *name, UnionFound *f, UnionNode **np)
@@ -473,7 +473,10 @@ int union_node_get(Union *u, UnionNode *dir, const char *name, UnionFound *f, Un
                                 n_drop = n->n_layers;
                                 n->layers = fresh->layers;
                                 n->n_layers = fresh->n_layers;
-                                n->impure = fresh->impure;
+                                /* the mark only ever goes on: a lookup that read
+                                 * the branch before a copy-up set it must not
+                                 * clear it */
+                                n->impure = n->impure || fresh->impure;
                                 n->gen = fresh->gen;
                                 fresh->layers = NULL;
                                 fresh->n_layers = 0;
