@@ -98,6 +98,14 @@ struct CoreNode {
         struct timespec wb_mtime;
         atomic_uint mtime_gen; /* bumped by mtime changes from other paths */
         unsigned wb_gen;       /* mtime_gen wb_mtime was valid at */
+
+        /* The kernel's S_NOSEC (file.c): sec_gen is bumped after every
+         * change of the mode or xattrs made through the core or reported by
+         * the backend; nosec_at is sec_gen + 1 when the node was last found
+         * at that value without set-ID bits and without security.capability
+         * (0: unknown), so a write need not ask the backend. */
+        atomic_uint_fast64_t sec_gen;
+        atomic_uint_fast64_t nosec_at;
 };
 
 typedef struct CoreFilePriv {
@@ -172,6 +180,11 @@ int core_name_check(const char *name);
 int name_lookup(CoreNode *dir, const char *name, CoreNode **nodep, struct stat *stp);
 
 /* ops-attr.c */
+/* perm_check() of the object of handle ls (attributes st) for cred: a
+ * node-table entry is not needed (a lookup handle held for the check). */
+int ls_permission(LsNode *ls, const struct stat *st, const CoreCred *cred, int mask);
+/* node_get_acl() of a handle. */
+int ls_get_acl(LsNode *ls, bool is_default, void **aclp, size_t *np);
 /* perm_check() of node for cred (getattr + its access ACL); st (may be
  * NULL): node's attributes if the caller has them. */
 int node_permission(CoreNode *node, const struct stat *st, const CoreCred *cred, int mask);
@@ -190,6 +203,12 @@ CoreFile *io_take(CoreNode *node);
 static inline void node_mtime_changed(CoreNode *n)
 {
         atomic_fetch_add_explicit(&n->mtime_gen, 1, memory_order_relaxed);
+}
+
+/* n's mode or xattrs changed (or may have): its S_NOSEC is forgotten. */
+static inline void node_sec_changed(CoreNode *n)
+{
+        atomic_fetch_add_explicit(&n->sec_gen, 1, memory_order_release);
 }
 
 /* dir-snap.c */

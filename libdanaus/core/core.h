@@ -370,8 +370,13 @@ enum {
 
 /* rwf: 0 or RWF_APPEND, RWF_SYNC, RWF_DSYNC (pwritev2(2)); flags:
  * CORE_WRITE_*. With CORE_FRONT_CHECK_PERMS, set-user-ID bits are cleared
- * first (perm_write_killpriv). The written range is notified to the other
- * fronts. Returns the bytes written. */
+ * first (perm_write_killpriv) and security.capability removed, as the
+ * kernel's file_remove_privs(); a file found without either is remembered so
+ * (S_NOSEC) until its mode or xattrs change through the core or the backend
+ * reports a change of it (core_notify_inval_inode, core_notify_delete): a
+ * change made to the backend behind the core's back and not reported is not
+ * seen by that cache. The written range is notified to the other fronts.
+ * Returns the bytes written. */
 ssize_t core_write(CoreFront *front, const CoreCred *cred, CoreFile *file, const void *buf,
                    size_t size, off_t off, int rwf, unsigned flags);
 int core_fsync(CoreFront *front, CoreFile *file, bool datasync);

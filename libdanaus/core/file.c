@@ -33,6 +33,8 @@
 #include "core/new-entry.h"
 
 /* open(2) flags the libservices honour (libservice.h), and ours. */
+#define XATTR_CAPS "security.capability"
+
 #define LS_OPEN_FLAGS                                                                              \
         (O_ACCMODE | O_APPEND | O_TRUNC | O_DIRECT | O_SYNC | O_DSYNC | O_NOATIME | LS_O_NOCOPYUP)
 
@@ -204,6 +206,7 @@ static int may_open(CoreFront *front, const CoreCred *cred, CoreNode *node, cons
                 LsSetattr sa = {.valid = LS_SET_MODE, .mode = kill & 07777};
 
                 r = node_ops(node)->setattr(node->ls, &sa, NULL);
+                node_sec_changed(node);
         }
         return r;
 }
@@ -394,6 +397,51 @@ static ssize_t write_keep_mtime(CoreNode *node, CoreFile *file, const void *buf,
         return n;
 }
 
+/* file_remove_privs() before a write: set-ID bits cleared as
+ * perm_write_killpriv() says and security.capability removed. As the
+ * kernel's S_NOSEC, a regular file found with neither is remembered so
+ * (nosec_at) until node_sec_changed(): most writes ask the backend nothing.
+ * sec_gen is read before the backend is asked, so a change made meanwhile
+ * leaves nosec_at stale rather than wrong. */
+static int remove_privs(CoreNode *node, const CoreCred *cred)
+{
+        uint_fast64_t gen = atomic_load_explicit(&node->sec_gen, memory_order_acquire);
+        struct stat st;
+        ssize_t cap;
+        mode_t kill;
+        int r;
+
+        if (atomic_load_explicit(&node->nosec_at, memory_order_acquire) == gen + 1)
+                return 0;
+        r = node_ops(node)->getattr(node->ls, &st);
+        if (r < 0)
+                return r;
+        if (!S_ISREG(st.st_mode))
+                return 0;
+        cap = node_ops(node)->getxattr(node->ls, XATTR_CAPS, NULL, 0);
+        if (cap >= 0) {
+                /* security_inode_killpriv(): whoever writes */
+                r = node_ops(node)->removexattr(node->ls, XATTR_CAPS);
+                node_sec_changed(node);
+                if (r < 0 && r != -ENODATA)
+                        return r;
+        } else if (cap != -ENODATA && cap != -EOPNOTSUPP) {
+                return (int)cap;
+        }
+        kill = perm_write_killpriv(&st, cred);
+        if (kill) {
+                LsSetattr sa = {.valid = LS_SET_MODE, .mode = kill & 07777};
+
+                r = node_ops(node)->setattr(node->ls, &sa, NULL);
+                node_sec_changed(node);
+                if (r < 0)
+                        return r;
+        }
+        if (cap < 0 && !(st.st_mode & (S_ISUID | S_ISGID)))
+                atomic_store_explicit(&node->nosec_at, gen + 1, memory_order_release);
+        return 0;
+}
+
 ssize_t core_write(CoreFront *front, const CoreCred *cred, CoreFile *file, const void *buf,
                    size_t size, off_t off, int rwf, unsigned flags)
 {
@@ -403,24 +451,10 @@ ssize_t core_write(CoreFront *front, const CoreCred *cred, CoreFile *file, const
         if ((file->flags & O_ACCMODE) == O_RDONLY)
                 return -EBADF;
         if (front_checks(front) && size > 0) {
-                /* file_remove_privs() */
-                struct stat st;
-                mode_t kill;
-                int r;
+                int r = cred ? remove_privs(node, cred) : -EINVAL;
 
-                if (!cred)
-                        return -EINVAL;
-                r = node_ops(node)->getattr(node->ls, &st);
                 if (r < 0)
                         return r;
-                kill = perm_write_killpriv(&st, cred);
-                if (kill) {
-                        LsSetattr sa = {.valid = LS_SET_MODE, .mode = kill & 07777};
-
-                        r = node_ops(node)->setattr(node->ls, &sa, NULL);
-                        if (r < 0)
-                                return r;
-                }
         }
         if (flags & CORE_WRITE_KEEP_MTIME) {
                 pthread_mutex_lock(&node->wb_lock);

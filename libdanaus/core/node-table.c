@@ -104,6 +104,8 @@ static CoreNode *node_alloc(Core *c, LsNode *ls)
         atomic_init(&n->type, 0);
         atomic_init(&n->n_fronts, 0);
         atomic_init(&n->mtime_gen, 0);
+        atomic_init(&n->sec_gen, 0);
+        atomic_init(&n->nosec_at, 0);
         pthread_mutex_init(&n->lock, NULL);
         pthread_mutex_init(&n->wb_lock, NULL);
         /* two slots in the same allocation: most nodes have one front */

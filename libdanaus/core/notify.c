@@ -131,6 +131,7 @@ void core_notify_inval_inode(Core *core, LsNode *ls, off_t off, off_t len)
 
         if (!n)
                 return;
+        node_sec_changed(n);
         if (S_ISDIR(core_node_type(n)))
                 dir_changed(n, NULL);
         else
@@ -155,6 +156,8 @@ void core_notify_delete(Core *core, LsNode *ls_dir, LsNode *ls_child, const char
         CoreNode *dir = node_find(core, ls_dir);
         CoreNode *child = ls_child ? node_find(core, ls_child) : NULL;
 
+        if (child)
+                node_sec_changed(child);
         if (dir) {
                 dir_changed(dir, NULL);
                 notify_entry(dir, name, child, true, NULL);

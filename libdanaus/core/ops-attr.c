@@ -19,8 +19,9 @@
 #define ACL_DEFAULT "system.posix_acl_default"
 #define ACL_PROBE   256 /* most ACLs fit: one backend call */
 
-int node_get_acl(CoreNode *node, bool is_default, void **aclp, size_t *np)
+int ls_get_acl(LsNode *ls, bool is_default, void **aclp, size_t *np)
 {
+        const LsOps *ops = ls_ops(ls);
         const char *name = is_default ? ACL_DEFAULT : ACL_ACCESS;
         char probe[ACL_PROBE];
         ssize_t n;
@@ -28,13 +29,13 @@ int node_get_acl(CoreNode *node, bool is_default, void **aclp, size_t *np)
 
         *aclp = NULL;
         *np = 0;
-        n = node_ops(node)->getxattr(node->ls, name, probe, sizeof(probe));
+        n = ops->getxattr(ls, name, probe, sizeof(probe));
         for (tries = 0; n == -ERANGE && tries < 4; tries++) {
                 /* larger than the probe: ask the size, fetch; it may grow
                  * meanwhile, hence the loop */
                 void *buf;
 
-                n = node_ops(node)->getxattr(node->ls, name, NULL, 0);
+                n = ops->getxattr(ls, name, NULL, 0);
                 if (n <= 0)
                         break;
                 if ((size_t)n > PERM_ACL_SIZE_MAX)
@@ -42,7 +43,7 @@ int node_get_acl(CoreNode *node, bool is_default, void **aclp, size_t *np)
                 buf = malloc((size_t)n);
                 if (!buf)
                         return -ENOMEM;
-                n = node_ops(node)->getxattr(node->ls, name, buf, (size_t)n);
+                n = ops->getxattr(ls, name, buf, (size_t)n);
                 if (n >= 0) {
                         *aclp = buf;
                         *np = (size_t)n;
@@ -62,11 +63,29 @@ int node_get_acl(CoreNode *node, bool is_default, void **aclp, size_t *np)
         return 0;
 }
 
+int node_get_acl(CoreNode *node, bool is_default, void **aclp, size_t *np)
+{
+        return ls_get_acl(node->ls, is_default, aclp, np);
+}
+
+int ls_permission(LsNode *ls, const struct stat *st, const CoreCred *cred, int mask)
+{
+        void *acl;
+        size_t n;
+        int r;
+
+        if (!cred)
+                return -EINVAL;
+        r = ls_get_acl(ls, false, &acl, &n);
+        if (r >= 0)
+                r = perm_check(st, acl, n, cred, mask);
+        free(acl);
+        return r;
+}
+
 int node_permission(CoreNode *node, const struct stat *st, const CoreCred *cred, int mask)
 {
         struct stat own;
-        void *acl;
-        size_t n;
         int r;
 
         if (!cred)
@@ -78,11 +97,7 @@ int node_permission(CoreNode *node, const struct stat *st, const CoreCred *cred,
                 node_set_type(node, own.st_mode);
                 st = &own;
         }
-        r = node_get_acl(node, false, &acl, &n);
-        if (r >= 0)
-                r = perm_check(st, acl, n, cred, mask);
-        free(acl);
-        return r;
+        return ls_permission(node->ls, st, cred, mask);
 }
 
 int core_getattr(CoreFront *front, CoreNode *node, struct stat *st)
@@ -157,6 +172,7 @@ int core_setattr(CoreFront *front, const CoreCred *cred, CoreNode *node, const L
         if (kernel_mtime)
                 pthread_mutex_lock(&node->wb_lock);
         r = node_ops(node)->setattr(node->ls, &sa, stp ? &st : NULL);
+        node_sec_changed(node); /* even after a failure: it may have done part */
         if (kernel_mtime) {
                 if (r >= 0 && (sa.valid & LS_SET_MTIME)) {
                         node->wb_mtime = sa.mtime;
@@ -303,6 +319,7 @@ int core_setxattr(CoreFront *front, const CoreCred *cred, CoreNode *node, const 
                 r = acl_set(front, cred, node, is_default, value ? value : "", size, flags);
         else if ((r = xattr_may(front, cred, node, name, W_OK)) >= 0)
                 r = node_ops(node)->setxattr(node->ls, name, value, size, flags);
+        node_sec_changed(node); /* an ACL changes the mode; security.capability */
         if (r >= 0)
                 xattr_changed(front, node);
         return r;
@@ -380,6 +397,7 @@ int core_removexattr(CoreFront *front, const CoreCred *cred, CoreNode *node, con
                 r = acl_set(front, cred, node, is_default, NULL, 0, 0);
         else if ((r = xattr_may(front, cred, node, name, W_OK)) >= 0)
                 r = node_ops(node)->removexattr(node->ls, name);
+        node_sec_changed(node);
         if (r >= 0)
                 xattr_changed(front, node);
         return r;

@@ -107,23 +107,37 @@ static int may_create(CoreFront *front, const CoreCred *cred, CoreNode *dir, con
         return r;
 }
 
-static int may_delete(CoreFront *front, const CoreCred *cred, CoreNode *dir,
-                      const struct stat *victim)
-{
-        struct stat dst;
+/* A directory's attributes and access ACL, for the checks of one operation
+ * (*aclp: malloc'd or NULL). */
+typedef struct DirPerm {
+        struct stat st;
+        void *acl;
         size_t n;
-        void *acl = NULL;
+} DirPerm;
+
+/* The first check of an operation on names in dir, as the kernel's path
+ * walk makes it before looking at the name: search permission. dp is
+ * filled for the checks that follow (dir_perm_free() it, even on error). */
+static int dir_may_search(CoreNode *dir, const CoreCred *cred, DirPerm *dp)
+{
         int r;
 
-        if (!front_checks(front))
-                return 0;
-        r = dir_attr(dir, &dst);
+        dp->acl = NULL;
+        dp->n = 0;
+        if (!cred)
+                return -EINVAL;
+        r = dir_attr(dir, &dp->st);
         if (r >= 0)
-                r = node_get_acl(dir, false, &acl, &n);
+                r = node_get_acl(dir, false, &dp->acl, &dp->n);
         if (r >= 0)
-                r = perm_may_delete(&dst, acl, n, victim, cred);
-        free(acl);
+                r = perm_check(&dp->st, dp->acl, dp->n, cred, X_OK);
         return r;
+}
+
+static void dir_perm_free(DirPerm *dp)
+{
+        free(dp->acl);
+        dp->acl = NULL;
 }
 
 int new_entry_prepare(CoreFront *front, const CoreCred *cred, CoreNode *dir, mode_t mode,
@@ -281,8 +295,10 @@ int core_symlink(CoreFront *front, const CoreCred *cred, CoreNode *dir, const ch
 int core_link(CoreFront *front, const CoreCred *cred, CoreNode *node, CoreNode *newdir,
               const char *newname, struct stat *stp)
 {
-        struct stat st, dst;
+        DirPerm dp = {0};
+        struct stat st, tst;
         void *acl = NULL;
+        LsNode *tls;
         size_t n;
         int r;
 
@@ -291,18 +307,32 @@ int core_link(CoreFront *front, const CoreCred *cred, CoreNode *node, CoreNode *
         r = core_name_check(newname);
         if (r >= 0)
                 r = node_ops(node)->getattr(node->ls, &st);
-        if (r >= 0 && S_ISDIR(st.st_mode))
-                r = -EPERM;
         if (r >= 0 && front_checks(front)) {
-                r = node_get_acl(node, false, &acl, &n);
+                /* do_linkat()'s order: the new name's directory searched
+                 * and the name free (filename_create), then
+                 * protected_hardlinks (may_linkat), then may_create, then
+                 * the type (vfs_link) */
+                r = dir_may_search(newdir, cred, &dp);
+                if (r >= 0 && !dir_neg_has(newdir, newname)) {
+                        r = node_ops(newdir)->lookup(newdir->ls, newname, &tls, &tst);
+                        if (r >= 0) {
+                                ls_node_unref(tls);
+                                r = -EEXIST;
+                        } else if (r == -ENOENT) {
+                                r = 0;
+                        }
+                }
+                if (r >= 0)
+                        r = node_get_acl(node, false, &acl, &n);
                 if (r >= 0)
                         r = perm_may_link(&st, acl, n, cred);
                 free(acl);
                 if (r >= 0)
-                        r = dir_attr(newdir, &dst);
-                if (r >= 0)
-                        r = may_create(front, cred, newdir, &dst);
+                        r = perm_may_create(&dp.st, dp.acl, dp.n, cred);
+                dir_perm_free(&dp);
         }
+        if (r >= 0 && S_ISDIR(st.st_mode))
+                r = -EPERM;
         if (r >= 0)
                 r = node_ops(node)->link(node->ls, newdir->ls, newname, &st);
         if (r < 0)
@@ -319,6 +349,8 @@ int core_link(CoreFront *front, const CoreCred *cred, CoreNode *node, CoreNode *
 static int remove_entry(CoreFront *front, const CoreCred *cred, CoreNode *dir, const char *name,
                         bool isdir)
 {
+        bool checks = front_checks(front);
+        DirPerm dp = {0};
         struct stat vst;
         CoreNode *child;
         LsNode *vls;
@@ -327,18 +359,25 @@ static int remove_entry(CoreFront *front, const CoreCred *cred, CoreNode *dir, c
         if (front_ro(front))
                 return -EROFS;
         r = core_name_check(name);
-        if (r < 0)
+        /* search permission before the name is looked at: in a directory
+         * the caller may not search, which names exist is not its to know */
+        if (r >= 0 && checks)
+                r = dir_may_search(dir, cred, &dp);
+        if (r >= 0 && dir_neg_has(dir, name))
+                r = -ENOENT;
+        if (r >= 0)
+                r = node_ops(dir)->lookup(dir->ls, name, &vls, &vst);
+        if (r < 0) {
+                dir_perm_free(&dp);
                 return r;
-        if (dir_neg_has(dir, name))
-                return -ENOENT;
-        r = node_ops(dir)->lookup(dir->ls, name, &vls, &vst);
-        if (r < 0)
-                return r;
+        }
         /* the node, if some front or request has it: it is told */
         child = node_find(dir->core, vls);
         ls_node_unref(vls);
         /* may_delete()'s order: permission, then the type */
-        r = may_delete(front, cred, dir, &vst);
+        if (checks)
+                r = perm_may_delete(&dp.st, dp.acl, dp.n, &vst, cred);
+        dir_perm_free(&dp);
         if (r >= 0 && isdir && !S_ISDIR(vst.st_mode))
                 r = -ENOTDIR;
         if (r >= 0 && !isdir && S_ISDIR(vst.st_mode))
@@ -368,39 +407,37 @@ int core_rmdir(CoreFront *front, const CoreCred *cred, CoreNode *dir, const char
         return remove_entry(front, cred, dir, name, true);
 }
 
-/* rename's permission checks (perm.h). */
-static int may_rename(CoreFront *front, const CoreCred *cred, CoreNode *olddir, CoreNode *newdir,
-                      const struct stat *src, CoreNode *srcn, const struct stat *dst,
-                      CoreNode *dstn, unsigned flags)
+/* rename's permission checks after the lookups (perm.h): od/nd the
+ * parents' (searched already), sls/dls the handles of the source and the
+ * target (NULL: none), looked up for this call: a directory's own write
+ * permission is read through its handle whether or not it has a node. */
+static int may_rename(const CoreCred *cred, CoreNode *olddir, const DirPerm *od, CoreNode *newdir,
+                      const DirPerm *nd, LsNode *sls, const struct stat *src, LsNode *dls,
+                      const struct stat *dst, unsigned flags)
 {
-        struct stat nst;
         int r;
 
-        if (!front_checks(front))
-                return 0;
-        r = may_delete(front, cred, olddir, src);
-        if (r >= 0 && dst)
-                r = may_delete(front, cred, newdir, dst);
-        if (r >= 0 && !dst) {
-                r = dir_attr(newdir, &nst);
-                if (r >= 0)
-                        r = may_create(front, cred, newdir, &nst);
-        }
-        if (r >= 0 && olddir != newdir && S_ISDIR(src->st_mode) && srcn)
-                r = node_permission(srcn, src, cred, W_OK);
-        if (r >= 0 && olddir != newdir && (flags & RENAME_EXCHANGE) && dst &&
-            S_ISDIR(dst->st_mode) && dstn)
-                r = node_permission(dstn, dst, cred, W_OK);
+        r = perm_may_delete(&od->st, od->acl, od->n, src, cred);
+        if (r >= 0 && dls)
+                r = perm_may_delete(&nd->st, nd->acl, nd->n, dst, cred);
+        if (r >= 0 && !dls)
+                r = perm_may_create(&nd->st, nd->acl, nd->n, cred);
+        /* a directory moving to another parent: its ".." changes */
+        if (r >= 0 && olddir != newdir && S_ISDIR(src->st_mode))
+                r = ls_permission(sls, src, cred, W_OK);
+        if (r >= 0 && olddir != newdir && (flags & RENAME_EXCHANGE) && dls && S_ISDIR(dst->st_mode))
+                r = ls_permission(dls, dst, cred, W_OK);
         return r;
 }
 
 int core_rename(CoreFront *front, const CoreCred *cred, CoreNode *olddir, const char *oldname,
                 CoreNode *newdir, const char *newname, unsigned flags)
 {
+        bool checks = front_checks(front);
+        DirPerm od = {0}, nd = {0};
         struct stat src, dst;
         CoreNode *srcn = NULL, *dstn = NULL;
         LsNode *sls = NULL, *dls = NULL;
-        bool have_dst;
         int r;
 
         if (front_ro(front))
@@ -411,27 +448,37 @@ int core_rename(CoreFront *front, const CoreCred *cred, CoreNode *olddir, const 
         r = core_name_check(oldname);
         if (r >= 0)
                 r = core_name_check(newname);
+        /* both parents searched before either name is looked at */
+        if (r >= 0 && checks)
+                r = dir_may_search(olddir, cred, &od);
+        if (r >= 0 && checks)
+                r = dir_may_search(newdir, cred, &nd);
         if (r >= 0)
                 r = node_ops(olddir)->lookup(olddir->ls, oldname, &sls, &src);
-        if (r < 0)
-                return r;
-        r = node_ops(newdir)->lookup(newdir->ls, newname, &dls, &dst);
-        have_dst = r >= 0;
-        if (r == -ENOENT)
-                r = (flags & RENAME_EXCHANGE) ? -ENOENT : 0;
-        else if (r >= 0 && (flags & RENAME_NOREPLACE))
-                r = -EEXIST;
-        /* The nodes, if something has them: a moved directory's parent
-         * changes, and fronts holding them are told. Handles are unique:
-         * two names of one file give one node. */
-        srcn = node_find(olddir->core, sls);
-        if (have_dst)
-                dstn = node_find(newdir->core, dls);
+        if (r >= 0) {
+                r = node_ops(newdir)->lookup(newdir->ls, newname, &dls, &dst);
+                if (r == -ENOENT) {
+                        dls = NULL;
+                        r = (flags & RENAME_EXCHANGE) ? -ENOENT : 0;
+                } else if (r >= 0 && (flags & RENAME_NOREPLACE)) {
+                        r = -EEXIST;
+                }
+        }
+        /* The handles are held until the checks are done; the nodes, if
+         * something has them: a moved directory's parent changes, and
+         * fronts holding them are told. Handles are unique: two names of
+         * one file give one node. */
+        if (r >= 0 && checks)
+                r = may_rename(cred, olddir, &od, newdir, &nd, sls, &src, dls, &dst, flags);
+        dir_perm_free(&od);
+        dir_perm_free(&nd);
+        if (r >= 0) {
+                srcn = node_find(olddir->core, sls);
+                if (dls)
+                        dstn = node_find(newdir->core, dls);
+        }
         ls_node_unref(sls);
         ls_node_unref(dls);
-        if (r >= 0)
-                r = may_rename(front, cred, olddir, newdir, &src, srcn, have_dst ? &dst : NULL,
-                               dstn, flags);
         if (r >= 0)
                 r = node_ops(olddir)->rename(olddir->ls, oldname, newdir->ls, newname, flags);
         if (r >= 0) {

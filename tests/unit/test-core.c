@@ -11,14 +11,19 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdio.h> /* renameat2 */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -884,6 +889,286 @@ START_TEST(test_rename_parent)
 }
 END_TEST
 
+/* What the kernel answers uid (gid the same, no other groups) for op on
+ * paths under base: 0 or -errno. op: 'u' unlink, 'd' rmdir, 'r' rename, 'x'
+ * RENAME_EXCHANGE, 'l' link. */
+static int kernel_as(uid_t uid, char op, const char *a, const char *b)
+{
+        char pa[PATH_MAX], pb[PATH_MAX];
+        int status;
+        pid_t pid;
+
+        host_path(pa, a);
+        host_path(pb, b ? b : "");
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int r = -1;
+
+                if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
+                        _exit(255);
+                switch (op) {
+                case 'u':
+                        r = unlink(pa);
+                        break;
+                case 'd':
+                        r = rmdir(pa);
+                        break;
+                case 'r':
+                        r = rename(pa, pb);
+                        break;
+                case 'x':
+                        r = renameat2(AT_FDCWD, pa, AT_FDCWD, pb, RENAME_EXCHANGE);
+                        break;
+                case 'l':
+                        r = link(pa, pb);
+                        break;
+                }
+                _exit(r < 0 ? errno : 0);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) != 255);
+        return -WEXITSTATUS(status);
+}
+
+static void host_mkdir(const char *rel, mode_t mode, uid_t uid)
+{
+        char p[PATH_MAX];
+
+        host_path(p, rel);
+        ck_assert_int_eq(mkdir(p, mode), 0);
+        ck_assert_int_eq(chmod(p, mode), 0);
+        ck_assert_int_eq(chown(p, uid, uid), 0);
+}
+
+/* A directory moved to another parent needs its own write permission (its
+ * ".." changes), also when no front holds its node: the check reads it
+ * through the handle the rename looked up. The kernel agrees. */
+START_TEST(test_rename_dir_unheld)
+{
+        CoreFront *f = front_new(NULL, CORE_FRONT_CHECK_PERMS);
+        CoreCred user = {.uid = 1234, .gid = 1234, .umask = 022};
+        CoreNode *p1, *p2;
+        size_t before;
+
+        host_mkdir("p1", 0777, 0);
+        host_mkdir("p2", 0777, 0);
+        host_mkdir("p1/v", 0755, 0); /* root's: the user may not write it */
+        host_mkdir("p1/mine", 0755, 1234);
+        host_mkdir("p1/mine2", 0755, 1234);
+        host_mkdir("p2/w", 0755, 0);
+        ck_assert_int_eq(walk(f, "p1", 0, &p1), 0);
+        ck_assert_int_eq(walk(f, "p2", 0, &p2), 0);
+        before = core_n_nodes(core);
+        ck_assert_int_eq(kernel_as(1234, 'r', "p1/v", "p2/v"), -EACCES);
+        ck_assert_int_eq(core_rename(f, &user, p1, "v", p2, "v", 0), -EACCES);
+        /* exchanged with a directory the user may not write: the same */
+        ck_assert_int_eq(kernel_as(1234, 'x', "p1/mine", "p2/w"), -EACCES);
+        ck_assert_int_eq(core_rename(f, &user, p1, "mine", p2, "w", RENAME_EXCHANGE), -EACCES);
+        /* its own directory moves; within one parent, no ".." changes */
+        ck_assert_int_eq(kernel_as(1234, 'r', "p1/mine", "p2/mine"), 0);
+        ck_assert_int_eq(core_rename(f, &user, p1, "mine2", p2, "mine2", 0), 0);
+        ck_assert_int_eq(kernel_as(1234, 'r', "p1/v", "p1/v2"), 0);
+        ck_assert_int_eq(core_rename(f, &user, p1, "v2", p1, "v3", 0), 0);
+        /* no node was made for the checks */
+        ck_assert_uint_eq(core_n_nodes(core), before);
+        core_node_unref(p1);
+        core_node_unref(p2);
+        core_front_free(f);
+}
+END_TEST
+
+/* In a directory the caller may not search, an operation on a name fails
+ * with EACCES whether the name exists or not (the kernel's path walk checks
+ * the parent before the name), a negative entry included; link(2) checks
+ * the new name's directory before protected_hardlinks, and whether the name
+ * is taken before write permission. */
+START_TEST(test_search_first)
+{
+        CoreFront *f = front_new(NULL, CORE_FRONT_CHECK_PERMS);
+        CoreCred user = {.uid = 1234, .gid = 1234, .umask = 022};
+        CoreNode *closed, *open, *ro, *n, *d;
+        char p[PATH_MAX];
+
+        host_mkdir("closed", 0700, 0);
+        host_mkdir("closed/sub", 0777, 0);
+        host_write("closed/f", "x");
+        host_mkdir("open", 0777, 0);
+        host_write("open/y", "y");
+        host_write("open/secret", "s"); /* root's, 0600: no hard link by others */
+        host_path(p, "open/secret");
+        ck_assert_int_eq(chmod(p, 0600), 0);
+        host_mkdir("open/dir", 0755, 1234);
+        host_mkdir("ro", 0755, 0);
+        host_write("ro/e", "e");
+        host_write("open/mine", "m");
+        host_path(p, "open/mine");
+        ck_assert_int_eq(chown(p, 1234, 1234), 0);
+        ck_assert_int_eq(walk(f, "closed", 0, &closed), 0);
+        ck_assert_int_eq(walk(f, "open", 0, &open), 0);
+        ck_assert_int_eq(walk(f, "ro", 0, &ro), 0);
+
+        ck_assert_int_eq(kernel_as(1234, 'u', "closed/absent", NULL), -EACCES);
+        ck_assert_int_eq(core_unlink(f, &user, closed, "absent"), -EACCES);
+        ck_assert_int_eq(kernel_as(1234, 'd', "closed/absent", NULL), -EACCES);
+        ck_assert_int_eq(core_rmdir(f, &user, closed, "absent"), -EACCES);
+        ck_assert_int_eq(kernel_as(1234, 'u', "closed/f", NULL), -EACCES);
+        ck_assert_int_eq(core_unlink(f, &user, closed, "f"), -EACCES);
+        /* a negative entry left by someone who may search */
+        ck_assert_int_eq(core_lookup(f, &root_cred, closed, "gone", &n, NULL), -ENOENT);
+        ck_assert_int_eq(kernel_as(1234, 'u', "closed/gone", NULL), -EACCES);
+        ck_assert_int_eq(core_unlink(f, &user, closed, "gone"), -EACCES);
+        ck_assert_int_eq(core_rmdir(f, &user, closed, "gone"), -EACCES);
+        /* rename: from and into */
+        ck_assert_int_eq(kernel_as(1234, 'r', "closed/absent", "open/x"), -EACCES);
+        ck_assert_int_eq(core_rename(f, &user, closed, "absent", open, "x", 0), -EACCES);
+        ck_assert_int_eq(kernel_as(1234, 'x', "open/y", "closed/absent"), -EACCES);
+        ck_assert_int_eq(core_rename(f, &user, open, "y", closed, "absent", RENAME_EXCHANGE),
+                         -EACCES);
+        ck_assert_int_eq(core_rename(f, &user, open, "y", closed, "gone", RENAME_EXCHANGE),
+                         -EACCES);
+        /* link: search before protected_hardlinks and the type */
+        ck_assert_int_eq(kernel_as(1234, 'l', "open/secret", "closed/l"), -EACCES);
+        ck_assert_int_eq(core_lookup(f, &root_cred, open, "secret", &n, NULL), 0);
+        ck_assert_int_eq(core_link(f, &user, n, closed, "l", NULL), -EACCES);
+        ck_assert_int_eq(kernel_as(1234, 'l', "open/secret", "open/l"), -EPERM);
+        ck_assert_int_eq(core_link(f, &user, n, open, "l", NULL), -EPERM);
+        core_forget(f, n, 1);
+        ck_assert_int_eq(kernel_as(1234, 'l', "open/dir", "closed/l"), -EACCES);
+        ck_assert_int_eq(core_lookup(f, &root_cred, open, "dir", &d, NULL), 0);
+        ck_assert_int_eq(core_link(f, &user, d, closed, "l", NULL), -EACCES);
+        ck_assert_int_eq(kernel_as(1234, 'l', "open/dir", "open/l"), -EPERM);
+        ck_assert_int_eq(core_link(f, &user, d, open, "l", NULL), -EPERM);
+        core_forget(f, d, 1);
+        /* a taken name: EEXIST before write permission on its directory */
+        ck_assert_int_eq(kernel_as(1234, 'l', "open/mine", "ro/e"), -EEXIST);
+        ck_assert_int_eq(core_lookup(f, &root_cred, open, "mine", &n, NULL), 0);
+        ck_assert_int_eq(core_link(f, &user, n, ro, "e", NULL), -EEXIST);
+        ck_assert_int_eq(kernel_as(1234, 'l', "open/mine", "ro/new"), -EACCES);
+        ck_assert_int_eq(core_link(f, &user, n, ro, "new", NULL), -EACCES);
+        ck_assert_int_eq(core_link(f, &user, n, open, "mine-link", NULL), 0);
+        core_forget(f, n, 2);
+        /* the root may search: ENOENT as before */
+        ck_assert_int_eq(core_unlink(f, &root_cred, closed, "absent"), -ENOENT);
+        ck_assert_int_eq(core_rename(f, &root_cred, closed, "absent", open, "x", 0), -ENOENT);
+        core_node_unref(closed);
+        core_node_unref(open);
+        core_node_unref(ro);
+        core_front_free(f);
+}
+END_TEST
+
+/* The backend's getattr, counted (the instance's ops swapped for a copy). */
+static const LsOps *real_ops;
+static LsOps counting_ops;
+static atomic_uint n_getattr;
+
+static int counting_getattr(LsNode *node, struct stat *st)
+{
+        atomic_fetch_add(&n_getattr, 1);
+        return real_ops->getattr(node, st);
+}
+
+static void count_getattr_start(void)
+{
+        real_ops = inst->ops;
+        counting_ops = *real_ops;
+        counting_ops.getattr = counting_getattr;
+        inst->ops = &counting_ops;
+        atomic_store(&n_getattr, 0);
+}
+
+static void count_getattr_stop(void)
+{
+        inst->ops = real_ops;
+}
+
+static double now_s(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The kernel's S_NOSEC: writes to a file without set-ID bits ask the
+ * backend nothing; a chmod, an xattr or a change the backend reports makes
+ * the next write look again, and it clears the bits. */
+START_TEST(test_write_nosec)
+{
+        CoreFront *f = front_new(NULL, CORE_FRONT_CHECK_PERMS);
+        CoreCred user = {.uid = 1234, .gid = 1234, .umask = 022};
+        static char block[4096];
+        struct stat st;
+        CoreNode *n;
+        CoreFile *file;
+        char p[PATH_MAX];
+        const int loops = 20000;
+        double t;
+        /* VFS_CAP_REVISION_2, CAP_NET_RAW permitted */
+        const struct vfs_cap_data cap = {
+            .magic_etc = VFS_CAP_REVISION_2,
+            .data = {{.permitted = 1u << CAP_NET_RAW}},
+        };
+
+        host_write("f", "");
+        host_path(p, "f");
+        ck_assert_int_eq(chown(p, 1234, 1234), 0);
+        ck_assert_int_eq(chmod(p, 0775), 0);
+        ck_assert_int_eq(core_lookup(f, &user, root, "f", &n, NULL), 0);
+        ck_assert_int_eq(core_open(f, &user, n, O_RDWR, &file), 0);
+        count_getattr_start();
+        t = now_s();
+        for (int i = 0; i < loops; i++)
+                ck_assert_int_eq(
+                    core_write(f, &user, file, block, sizeof(block), (off_t)(i % 256) * 4096, 0, 0),
+                    4096);
+        t = now_s() - t;
+        fprintf(stderr, "core_write 4 KiB, checking front: %.2f us/write, %u getattr\n",
+                t / loops * 1e6, atomic_load(&n_getattr));
+        ck_assert_uint_le(atomic_load(&n_getattr), 1);
+        count_getattr_stop();
+        /* set-user-ID by a chmod through the core: the next write clears it */
+        ck_assert_int_eq(
+            core_setattr(f, &user, n, &(LsSetattr){.valid = LS_SET_MODE, .mode = 06775}, 0, NULL),
+            0);
+        ck_assert_int_eq(core_write(f, &user, file, "x", 1, 0, 0, 0), 1);
+        ck_assert_int_eq(stat(p, &st), 0);
+        ck_assert_int_eq(st.st_mode & 07777, 0775);
+        /* behind the core's back, then reported by the backend */
+        ck_assert_int_eq(core_write(f, &user, file, "x", 1, 0, 0, 0), 1);
+        ck_assert_int_eq(chmod(p, 04775), 0);
+        core_notify_inval_inode(core, core_node_ls(n), -1, 0);
+        ck_assert_int_eq(core_write(f, &user, file, "x", 1, 0, 0, 0), 1);
+        ck_assert_int_eq(stat(p, &st), 0);
+        ck_assert_int_eq(st.st_mode & 07777, 0775);
+        /* security.capability set through the core: removed by a write */
+        ck_assert_int_eq(core_write(f, &user, file, "x", 1, 0, 0, 0), 1);
+        ck_assert_int_eq(
+            core_setxattr(f, &root_cred, n, "security.capability", &cap, XATTR_CAPS_SZ_2, 0), 0);
+        ck_assert_int_eq(getxattr(p, "security.capability", NULL, 0), XATTR_CAPS_SZ_2);
+        ck_assert_int_eq(core_write(f, &user, file, "x", 1, 0, 0, 0), 1);
+        ck_assert_int_lt(getxattr(p, "security.capability", NULL, 0), 0);
+        ck_assert_int_eq(errno, ENODATA);
+        /* a set-group-ID file without group execute keeps its bit (not
+         * cleared), so it is never remembered as clean; a chmod through an
+         * ACL is a change too */
+        ck_assert_int_eq(
+            core_setattr(f, &user, n, &(LsSetattr){.valid = LS_SET_MODE, .mode = 0775}, 0, NULL),
+            0);
+        ck_assert_int_eq(core_write(f, &user, file, "x", 1, 0, 0, 0), 1);
+        ck_assert_int_eq(core_setattr(f, &root_cred, n,
+                                      &(LsSetattr){.valid = LS_SET_MODE, .mode = 04775}, 0, NULL),
+                         0);
+        ck_assert_int_eq(core_write(f, &user, file, "x", 1, 0, 0, 0), 1);
+        ck_assert_int_eq(stat(p, &st), 0);
+        ck_assert_int_eq(st.st_mode & 07777, 0775);
+        core_file_unref(file);
+        core_forget(f, n, 1);
+        core_front_free(f);
+}
+END_TEST
+
 typedef struct RaceArg {
         CoreFront *f;
         int id;
@@ -981,6 +1266,9 @@ static Suite *core_suite(void)
             {"new-entries", test_new_entries, 0},
             {"permission-front", test_permission_front, 0},
             {"rename-parent", test_rename_parent, 0},
+            {"rename-dir-unheld", test_rename_dir_unheld, 0},
+            {"search-first", test_search_first, 0},
+            {"write-nosec", test_write_nosec, 60},
             {"threads", test_threads, 120},
         };
 
