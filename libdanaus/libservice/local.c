@@ -560,7 +560,7 @@ static LocalNode *lookup_live(Local *l, int dirfd, const char *name, struct stat
                 unsigned char bytes[LOCAL_HANDLE_MAX];
         } h;
         LocalNode *n;
-        LocalKey k;
+        LocalKey k = {.len = 0};
         int mnt;
 
         if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -613,7 +613,7 @@ static int node_get(Local *l, int fd, const struct stat *stin, LocalNode **np, s
         LocalNode *n, *found;
         LocalShard *s;
         uint64_t hash;
-        LocalKey k;
+        LocalKey k = {.len = 0};
         int r;
 
         if (stin)
