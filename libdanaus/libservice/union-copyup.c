@@ -100,6 +100,9 @@ int union_impure_mark(UnionNode *dir)
         pthread_mutex_lock(&dir->mu);
         dir->impure = true;
         pthread_mutex_unlock(&dir->mu);
+        /* a node of this directory made from a lookup that read the mark
+         * before it was set sees the count move (union_node_get()) */
+        atomic_fetch_add(&node_union(dir)->gen, 1);
         return 1;
 }
 

@@ -442,12 +442,38 @@ static bool node_should_adopt(UnionNode *x, const UnionFound *f)
         return f->impure && !x->impure;
 }
 
+/* A new directory node whose lookup read "not impure" while the union's
+ * count moved (a copy-up may have marked it and gone, node and all): read
+ * the mark again. */
+static void node_recheck_impure(Union *u, UnionNode *n)
+{
+        LsNode *top = NULL;
+        bool check;
+
+        if (n->type != S_IFDIR || u->n_branches < 2)
+                return;
+        pthread_mutex_lock(&n->mu);
+        check = !n->impure && n->gen != atomic_load(&u->gen) && n->n_layers > 0 &&
+                n->layers[0].branch == 0;
+        if (check)
+                top = ls_node_ref(n->layers[0].node);
+        pthread_mutex_unlock(&n->mu);
+        if (!top)
+                return;
+        if (bops(top)->getxattr(top, UNION_XATTR_IMPURE, NULL, 0) >= 0) {
+                pthread_mutex_lock(&n->mu);
+                n->impure = true;
+                pthread_mutex_unlock(&n->mu);
+        }
+        ls_node_unref(top);
+}
+
 int union_node_get(Union *u, UnionNode *dir, const char *name, UnionFound *f, UnionNode **np)
 {
         UnionShard *s = shard_of(u, f->ino);
         mode_t type = f->st.st_mode & S_IFMT;
         UnionNode *n, *fresh, *hit = NULL;
-        UnionNode *old_parent = NULL;
+        UnionNode *old_parent = NULL, *inserted = NULL;
         UnionLayer *drop = NULL;
         unsigned n_drop = 0;
 
@@ -500,12 +526,14 @@ int union_node_get(Union *u, UnionNode *dir, const char *name, UnionFound *f, Un
                 s->buckets[k] = fresh;
                 if (++s->n_nodes > s->n_buckets * 2)
                         shard_grow(s);
-                *np = fresh;
+                *np = inserted = fresh;
                 fresh = NULL;
         }
         pthread_mutex_unlock(&s->mu);
         if (hit)
                 *np = hit;
+        if (inserted)
+                node_recheck_impure(u, inserted);
         if (old_parent)
                 ls_node_unref(&old_parent->base);
         union_layers_free(drop, n_drop);
