@@ -1,0 +1,28 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Review of issue 13 (union on handles): a write to one name of a lower
+# file with two hard links must land in THAT name. Lower: hl1, hl2 (one
+# inode). stat hl1 hl2 (the second lookup is hl2), then append to hl1
+# through the union, then remount. Expected (as overlayfs): hl1 holds the
+# appended data (overlayfs without index: hl2 keeps the old data).
+# On core 283d91d: FAILS: the copy-up is made under the node's last looked-up
+# name (up/hl2), so after a remount (or drop_caches) hl1 shows the old data
+# and hl2 the new one.
+DANAUS_FSD=${DANAUS_FSD:-/nonexistent/danaus-fsd/danaus-fsd}
+. "$(dirname "$0")/rlib.sh"
+t_init
+L=$T_ROOT/low
+mkdir -p "$T_ROOT/up" "$L"
+echo hl >"$L/hl1"
+ln "$L/hl1" "$L/hl2"
+t_mount union up:rw low:ro
+stat "$MNT/hl1" "$MNT/hl2" >/dev/null
+echo Z >>"$MNT/hl1"
+if [ "$MNT_KIND" = danaus ]; then
+        t_umount
+        t_mount union2 up:rw low:ro
+fi
+got=$(tr '\n' . <"$MNT/hl1")
+[ "$got" = "hl.Z." ] && r_ok "hl1 holds the write" || r_not_ok "hl1 after the write and a remount: '$got' (hl2: '$(tr '\n' . <"$MNT/hl2")', upper: $(ls "$T_ROOT/up" | tr '\n' ' '))"
+[ "$MNT_KIND" = danaus ] && t_umount
+r_exit
