@@ -682,6 +682,9 @@ static int copyup_locked(UnionNode *n, bool no_data)
                          * names still below keep the old one */
                         struct stat cst;
 
+                        pthread_mutex_lock(&n->mu);
+                        n->per_name = false;
+                        pthread_mutex_unlock(&n->mu);
                         if (bops(dst)->getattr(dst, &cst) == 0)
                                 union_node_rekey(n, union_ino(u, 0, cst.st_ino));
                 }

@@ -354,6 +354,12 @@ UnionNode *union_node_find(Union *u, ino_t ino, mode_t type)
         return hit;
 }
 
+static bool found_per_name(const UnionFound *f)
+{
+        return !S_ISDIR(f->st.st_mode) && f->n_layers > 0 && f->layers[0].branch != 0 &&
+               f->st.st_nlink > 1;
+}
+
 static UnionNode *node_alloc(Union *u, UnionFound *f)
 {
         UnionNode *n = calloc(1, sizeof(*n));
@@ -363,6 +369,7 @@ static UnionNode *node_alloc(Union *u, UnionFound *f)
         ls_node_init(&n->base, &u->inst);
         n->ino = f->ino;
         n->type = f->st.st_mode & S_IFMT;
+        n->per_name = found_per_name(f);
         pthread_mutex_init(&n->mu, NULL);
         pthread_mutex_init(&n->copy_mu, NULL);
         pthread_mutex_init(&n->ns_mu, NULL);
@@ -492,6 +499,12 @@ int union_node_get(Union *u, UnionNode *dir, const char *name, UnionFound *f, Un
                 if (n->ino != fresh->ino || n->type != type)
                         continue;
                 pthread_mutex_lock(&n->mu);
+                if ((n->per_name || fresh->per_name) &&
+                    !(n->per_name && fresh->per_name && dir && n->parent == dir && n->name &&
+                      strcmp(n->name, name) == 0)) {
+                        pthread_mutex_unlock(&n->mu);
+                        continue;
+                }
                 if (node_match(n, &view) && ls_node_tryref(&n->base)) {
                         hit = n;
                         if (node_should_adopt(n, &view)) {

@@ -82,7 +82,10 @@ struct UnionNode {
         char *name;        /* its name in parent; NULL with parent */
         bool removed;      /* a directory removed by rmdir or replaced */
         bool impure;       /* directory: its top part may hold origins */
-        uint64_t gen;      /* Union.gen when this state was computed */
+        /* a lower file with several links: one node per name (copy-up
+         * breaks the links, so each name becomes its own file) */
+        bool per_name;
+        uint64_t gen; /* Union.gen when this state was computed */
         /* bumped (release) after each copy-up: files opened read-only below
          * compare it to follow the copy */
         atomic_uint_fast64_t copyups;

@@ -1535,6 +1535,35 @@ START_TEST(test_copyup_lower_hardlinks)
         hpath(&t, 0, "f", p);
         ck_assert_int_eq(lgetxattr(p, "trusted.danaus.origin", NULL, 0), -1);
         t_done(&t);
+
+        /* each name is its own node: a write through the handle of one name
+         * lands in that name, whichever was looked up last (review of the
+         * handle rewrite: it went to the other name) */
+        t_init(&t, 2);
+        hput(&t, 1, "f", "linked");
+        hpath(&t, 1, "f", p);
+        hpath(&t, 1, "g", q);
+        ck_assert_int_eq(link(p, q), 0);
+        t_union_shared(&t, true);
+        {
+                LsNode *hf, *hg;
+                LsFile *w;
+
+                ck_assert_int_eq(uwalk(&t, "f", &hf), 0);
+                ck_assert_int_eq(uwalk(&t, "g", &hg), 0);
+                ck_assert_ptr_ne(hf, hg);
+                ck_assert_int_eq(ls_ops(hf)->open(hf, O_WRONLY, &w), 0);
+                ck_assert_int_eq(ls_ops(w->node)->pwrite(w, "F", 1, 0, 0), 1);
+                frelease(w);
+                ls_node_unref(hf);
+                ls_node_unref(hg);
+        }
+        t_done(&t);
+        t_union_shared(&t, true);
+        ck_assert_str_eq(uread(&t, "f"), "Finked");
+        ck_assert_str_eq(uread(&t, "g"), "linked");
+        ck_assert(hexists(&t, 0, "f") && !hexists(&t, 0, "g"));
+        t_done(&t);
 }
 END_TEST
 
