@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -101,7 +102,16 @@ int mount_prepare(const char *mountpoint, char *err, size_t n_err)
 
         /* Repeated crashes can leave dead mounts stacked. */
         for (tries = 0; tries < 16; tries++) {
-                if (stat(mountpoint, &st) == 0) {
+                /* statfs, not stat: the kernel answers stat of a dead FUSE
+                 * mount from its attribute cache (for the attribute timeout,
+                 * 60 s), statfs always asks the server. */
+                struct statfs sfs;
+                int sr = stat(mountpoint, &st);
+
+                if (sr == 0 && statfs(mountpoint, &sfs) < 0 &&
+                    (errno == ENOTCONN || errno == ECONNABORTED))
+                        sr = -1; /* errno: the dead connection's */
+                if (sr == 0) {
                         if (!S_ISDIR(st.st_mode)) {
                                 snprintf(err, n_err, "%s: not a directory", mountpoint);
                                 return -ENOTDIR;
