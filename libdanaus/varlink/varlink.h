@@ -113,6 +113,8 @@ int varlink_conn_queue(VarlinkConn *conn, const char *buf, size_t n);
  * remains (poll for POLLOUT), -errno (-EPIPE: the peer is gone). */
 int varlink_conn_flush(VarlinkConn *conn);
 bool varlink_conn_wants_write(const VarlinkConn *conn);
+/* True while part of a message is buffered (a peer in the middle of one). */
+bool varlink_conn_pending_input(const VarlinkConn *conn);
 
 /* ---- server ---------------------------------------------------------------- */
 
