@@ -296,14 +296,11 @@ static int parse_root(Parse *p, struct json_object *root, PoolConfig *cfg)
                 if (r < 0)
                         return r;
                 for (size_t j = 0; j < i; j++) {
-                        const char *a = cfg->mounts[j].mountpoint, *b = cfg->mounts[i].mountpoint;
-                        size_t la = strlen(a), lb = strlen(b);
-
-                        if (strcmp(a, b) == 0 ||
-                            (la < lb && strncmp(a, b, la) == 0 && b[la] == '/') ||
-                            (lb < la && strncmp(a, b, lb) == 0 && a[lb] == '/')) {
+                        if (pool_mountpoints_overlap(cfg->mounts[j].mountpoint,
+                                                     cfg->mounts[i].mountpoint)) {
                                 snprintf(item, sizeof(item), "mounts[%zu].mountpoint", i);
-                                return jparse_fail(p, item, "\"%s\" overlaps mounts[%zu]", b, j);
+                                return jparse_fail(p, item, "\"%s\" overlaps mounts[%zu]",
+                                                   cfg->mounts[i].mountpoint, j);
                         }
                 }
         }
@@ -350,18 +347,58 @@ int pool_config_load(const char *file, PoolConfig **cfgp, char *err, size_t n_er
         return r;
 }
 
+bool pool_mountpoints_overlap(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b);
+
+        return strcmp(a, b) == 0 || (la < lb && strncmp(a, b, la) == 0 && b[la] == '/') ||
+               (lb < la && strncmp(a, b, lb) == 0 && a[lb] == '/');
+}
+
+static void mount_clear(PoolMount *m)
+{
+        for (size_t j = 0; j < m->n_branches; j++)
+                free(m->branches[j].path);
+        free(m->branches);
+        free(m->mountpoint);
+}
+
+int pool_mount_parse(struct json_object *obj, const char *where, PoolMount **mountp, char *err,
+                     size_t n_err)
+{
+        Parse p = {.err = err, .n_err = n_err};
+        PoolMount *m;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        r = parse_mount(&p, obj, where, m);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        snprintf(err, n_err, "out of memory");
+                pool_mount_free(m);
+                return r;
+        }
+        *mountp = m;
+        return 0;
+}
+
+PoolMount *pool_mount_free(PoolMount *m)
+{
+        if (m) {
+                mount_clear(m);
+                free(m);
+        }
+        return NULL;
+}
+
 PoolConfig *pool_config_free(PoolConfig *cfg)
 {
         if (!cfg)
                 return NULL;
-        for (size_t i = 0; i < cfg->n_mounts; i++) {
-                PoolMount *m = &cfg->mounts[i];
-
-                for (size_t j = 0; j < m->n_branches; j++)
-                        free(m->branches[j].path);
-                free(m->branches);
-                free(m->mountpoint);
-        }
+        for (size_t i = 0; i < cfg->n_mounts; i++)
+                mount_clear(&cfg->mounts[i]);
         free(cfg->mounts);
         free(cfg->pool);
         free(cfg->cpus);
