@@ -338,6 +338,56 @@ START_TEST(test_real_peercred)
 }
 END_TEST
 
+/* The shipped files: default.json (root only) and example.json (with its
+ * group names replaced by gids, which need no entry on this host). */
+START_TEST(test_shipped_files)
+{
+        char path[4096], err[256] = "", *text, *at;
+        const char *src = getenv("DANAUS_SRC");
+        PoolConfig *cfg = pool("tenantA_web", "2-3", "4G", "/srv/danaus/tenantA/x",
+                               "/danaus/tenantA/c1");
+        Policy *p = NULL;
+        char why[256];
+        FILE *f;
+        long n;
+
+        ck_assert_ptr_nonnull(src);
+        snprintf(path, sizeof(path), "%s/policy/default.json", src);
+        ck_assert_msg(policy_load(path, &p, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_int_eq(check_as(p, 0, 0, POLICY_ACTION_CREATE, cfg, why, sizeof(why)), 0);
+        ck_assert_int_eq(
+            check_as(p, TENANT_UID, TENANT_GID, POLICY_ACTION_SHOW, cfg, why, sizeof(why)),
+            -EPERM);
+        p = policy_free(p);
+
+        snprintf(path, sizeof(path), "%s/policy/example.json", src);
+        f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        text = calloc(1, 65536);
+        n = (long)fread(text, 1, 65535, f);
+        fclose(f);
+        ck_assert_int_gt(n, 0);
+        at = strstr(text, "\"tenant-a\"");
+        ck_assert_ptr_nonnull(at);
+        memcpy(at, "47110     ", 10); /* same length: 10 characters */
+        at = strstr(text, "\"danaus-viewers\"");
+        ck_assert_ptr_nonnull(at);
+        memcpy(at, "47111           ", 16);
+        ck_assert_msg(policy_parse(text, &p, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_msg(check_as(p, TENANT_UID, TENANT_GID, POLICY_ACTION_CREATE, cfg, why,
+                               sizeof(why)) == 0,
+                      "%s", why);
+        ck_assert_int_eq(
+            check_as(p, TENANT_UID, OTHER_GID, POLICY_ACTION_SHOW, cfg, why, sizeof(why)), 0);
+        ck_assert_int_eq(
+            check_as(p, TENANT_UID, OTHER_GID, POLICY_ACTION_DESTROY, cfg, why, sizeof(why)),
+            -EPERM);
+        free(text);
+        policy_free(p);
+        pool_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_cpulist)
 {
         cpu_set_t s;
@@ -369,6 +419,7 @@ int main(void)
         tcase_add_test(tc, test_errors_name_the_key);
         tcase_add_test(tc, test_group_by_name_and_files);
         tcase_add_test(tc, test_cpulist);
+        tcase_add_test(tc, test_shipped_files);
         suite_add_tcase(s, tc);
         if (geteuid() == 0) {
                 TCase *tr = tcase_create("peercred");
