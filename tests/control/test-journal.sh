@@ -24,34 +24,35 @@ T=$1
 mount -t tmpfs tmpfs /run
 mkdir -p /run/systemd/journal
 python3 - "$T/journal.txt" <<'PY' &
-import socket, struct, sys
+import os, socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind("/run/systemd/journal/socket")
 open(sys.argv[1] + ".ready", "w").close()
-s.settimeout(10)
+s.settimeout(0.2)
 out = open(sys.argv[1], "w")
-try:
-    while True:
+# until the service has exited (the stop file) and nothing more comes
+while True:
+    try:
         d = s.recv(1 << 20)
-        fields, i = {}, 0
-        while i < len(d):
-            nl = d.index(b"\n", i)
-            line = d[i:nl]
-            if b"=" in line:
-                k, v = line.split(b"=", 1)
-                i = nl + 1
-            else:  # binary form: NAME\n, 64-bit little-endian length, value, \n
-                k = line
-                n = struct.unpack("<Q", d[nl + 1:nl + 9])[0]
-                v = d[nl + 9:nl + 9 + n]
-                i = nl + 9 + n + 1
-            fields[k.decode()] = v.decode()
-        out.write(repr(fields) + "\n")
-        out.flush()
-        if "SIGTERM" in fields.get("MESSAGE", "") or "Terminated" in fields.get("MESSAGE", ""):
+    except socket.timeout:
+        if os.path.exists(sys.argv[1] + ".stop"):
             break
-except socket.timeout:
-    pass
+        continue
+    fields, i = {}, 0
+    while i < len(d):
+        nl = d.index(b"\n", i)
+        line = d[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            i = nl + 1
+        else:  # binary form: NAME\n, 64-bit little-endian length, value, \n
+            k = line
+            n = struct.unpack("<Q", d[nl + 1:nl + 9])[0]
+            v = d[nl + 9:nl + 9 + n]
+            i = nl + 9 + n + 1
+        fields[k.decode()] = v.decode()
+    out.write(repr(fields) + "\n")
+    out.flush()
 PY
 RECV=$!
 for _ in $(seq 100); do [ -e "$T/journal.txt.ready" ] && break; sleep 0.05; done
@@ -61,7 +62,8 @@ for _ in $(seq 100); do grep -q " $T/mnt " /proc/mounts && break; sleep 0.05; do
 grep -q " $T/mnt " /proc/mounts
 kill -TERM $FSD
 wait $FSD
-wait $RECV || true
+touch "$T/journal.txt.stop"
+wait $RECV
 SH
 unshare -m --propagation private bash "$T_DIR/inner.sh" "$T_DIR" || fail "the namespace run failed"
 python3 - "$T_DIR/journal.txt" <<'PY' || { cat "$T_DIR/journal.txt" "$T_DIR/stderr.txt" >&2; fail "journal fields"; }
