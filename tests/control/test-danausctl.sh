@@ -13,15 +13,27 @@ MANAGER=$DANAUS_BUILD/danaus-manager/danaus-manager
 t_setup
 
 CG=danaus_ctltest$$
-cg_cleanup() {
-        # the manager's parent cgroups of this test (empty once pools are gone)
-        local d
-        for d in /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/"$CG" /sys/fs/cgroup/memory/*/*/"$CG" /sys/fs/cgroup/*/*/"$CG"; do
-                [ -d "$d" ] && rmdir "$d" 2>/dev/null
+MPID=""
+# On any exit: the pools this test made are destroyed and its manager
+# stopped (so their cgroups go), then the manager's emptied parent cgroups
+# are removed, then lib.sh's cleanup. No command here may fail last: set -e
+# would end the trap early.
+ctl_cleanup() {
+        local rc=$? d p
+        if [ -n "$MPID" ] && kill -0 "$MPID" 2>/dev/null; then
+                for p in ctl1 tenant_a; do
+                        "$T_DIR/danausctl" --socket "$T_DIR/manager.sock" pool destroy $p >/dev/null 2>&1 || true
+                done
+                kill -TERM "$MPID" 2>/dev/null || true
+                for _ in $(seq 50); do kill -0 "$MPID" 2>/dev/null || break; sleep 0.1; done
+        fi
+        for d in /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/"$CG" /sys/fs/cgroup/*/*/*/"$CG"; do
+                if [ -d "$d" ]; then rmdir "$d" 2>/dev/null || true; fi
         done
-        return 0
+        (exit $rc)
+        t_cleanup
 }
-trap 'cg_cleanup; t_cleanup' EXIT
+trap ctl_cleanup EXIT
 
 # the binary runs as a non-root user too: a copy that user can reach
 cp "$DANAUS_BUILD/danausctl/danausctl" "$T_DIR/danausctl"
