@@ -29,6 +29,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -91,18 +92,25 @@ static int pidfd_open_(pid_t pid)
         return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* Detaches the pool's mounts that no service serves any more (a killed
- * service leaves them answering ENOTCONN). A live mount is left alone. */
+/* Detaches the pool's mounts that no service serves any more: a killed
+ * service leaves them answering ENOTCONN. statfs asks the service every
+ * time, where stat may be answered from the kernel's attribute cache for a
+ * second after the death. A live mount is left alone. */
 static unsigned detach_dead_mounts(const Pool *p)
 {
         unsigned n = 0;
 
         for (size_t i = 0; i < p->cfg->n_mounts; i++) {
                 const char *mp = p->cfg->mounts[i].mountpoint;
-                struct stat st;
+                struct statfs sfs;
 
-                if (stat(mp, &st) < 0 && errno == ENOTCONN && umount2(mp, MNT_DETACH) == 0)
+                /* Dead mounts can stack after repeated crashes. */
+                for (int k = 0; k < 16; k++) {
+                        if (statfs(mp, &sfs) == 0 || errno != ENOTCONN ||
+                            umount2(mp, MNT_DETACH) < 0)
+                                break;
                         n++;
+                }
         }
         return n;
 }

@@ -70,7 +70,8 @@ bool varlink_member_name_valid(const char *name)
         if (!(*m >= 'A' && *m <= 'Z'))
                 return false;
         for (const char *c = m; *c; c++)
-                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9')))
                         return false;
         memcpy(iface, name, (size_t)(dot - name));
         iface[dot - name] = '\0';
@@ -98,8 +99,8 @@ static int parse_object(const char *msg, size_t n, struct json_object **objp)
         }
         end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
-        while (end < n && (msg[end] == ' ' || msg[end] == '\t' || msg[end] == '\n' ||
-                           msg[end] == '\r'))
+        while (end < n &&
+               (msg[end] == ' ' || msg[end] == '\t' || msg[end] == '\n' || msg[end] == '\r'))
                 end++;
         if (end != n || !json_object_is_type(obj, json_type_object)) {
                 json_object_put(obj);
@@ -241,8 +242,8 @@ static int finish(struct json_object *obj, char **bufp, size_t *np)
         size_t len;
         char *buf;
 
-        s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-                                                        JSON_C_TO_STRING_NOSLASHESCAPE);
+        s = json_object_to_json_string_ext(obj,
+                                           JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!s) {
                 json_object_put(obj);
                 return -ENOMEM;
@@ -287,7 +288,7 @@ int varlink_encode_call(const char *method, struct json_object *parameters, unsi
 
         if (!varlink_member_name_valid(method) ||
             (flags & (VARLINK_CALL_ONEWAY | VARLINK_CALL_MORE)) ==
-                    (VARLINK_CALL_ONEWAY | VARLINK_CALL_MORE))
+                (VARLINK_CALL_ONEWAY | VARLINK_CALL_MORE))
                 return -EINVAL;
         obj = json_object_new_object();
         if (!obj)
@@ -323,8 +324,7 @@ int varlink_encode_reply(struct json_object *parameters, bool continues, char **
         return finish(obj, bufp, np);
 }
 
-int varlink_encode_error(const char *error, struct json_object *parameters, char **bufp,
-                         size_t *np)
+int varlink_encode_error(const char *error, struct json_object *parameters, char **bufp, size_t *np)
 {
         struct json_object *obj;
         int r;

@@ -16,10 +16,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -36,41 +36,41 @@
 #define MAX_INTERFACES       8
 
 static const char service_description[] =
-        "# The Varlink Service Interface is provided by every varlink service. It\n"
-        "# describes the service and the interfaces it implements.\n"
-        "interface org.varlink.service\n"
-        "\n"
-        "# Get a list of all the interfaces a service provides and information\n"
-        "# about the implementation.\n"
-        "method GetInfo() -> (\n"
-        "  vendor: string,\n"
-        "  product: string,\n"
-        "  version: string,\n"
-        "  url: string,\n"
-        "  interfaces: []string\n"
-        ")\n"
-        "\n"
-        "# Get the description of an interface that is implemented by this service.\n"
-        "method GetInterfaceDescription(interface: string) -> (description: string)\n"
-        "\n"
-        "# The requested interface was not found.\n"
-        "error InterfaceNotFound (interface: string)\n"
-        "\n"
-        "# The requested method was not found\n"
-        "error MethodNotFound (method: string)\n"
-        "\n"
-        "# The interface defines the requested method, but the service does not\n"
-        "# implement it.\n"
-        "error MethodNotImplemented (method: string)\n"
-        "\n"
-        "# One of the passed parameters is invalid.\n"
-        "error InvalidParameter (parameter: string)\n"
-        "\n"
-        "# Client is denied access\n"
-        "error PermissionDenied ()\n"
-        "\n"
-        "# Method is expected to be called with 'more' set to true, but wasn't\n"
-        "error ExpectedMore ()\n";
+    "# The Varlink Service Interface is provided by every varlink service. It\n"
+    "# describes the service and the interfaces it implements.\n"
+    "interface org.varlink.service\n"
+    "\n"
+    "# Get a list of all the interfaces a service provides and information\n"
+    "# about the implementation.\n"
+    "method GetInfo() -> (\n"
+    "  vendor: string,\n"
+    "  product: string,\n"
+    "  version: string,\n"
+    "  url: string,\n"
+    "  interfaces: []string\n"
+    ")\n"
+    "\n"
+    "# Get the description of an interface that is implemented by this service.\n"
+    "method GetInterfaceDescription(interface: string) -> (description: string)\n"
+    "\n"
+    "# The requested interface was not found.\n"
+    "error InterfaceNotFound (interface: string)\n"
+    "\n"
+    "# The requested method was not found\n"
+    "error MethodNotFound (method: string)\n"
+    "\n"
+    "# The interface defines the requested method, but the service does not\n"
+    "# implement it.\n"
+    "error MethodNotImplemented (method: string)\n"
+    "\n"
+    "# One of the passed parameters is invalid.\n"
+    "error InvalidParameter (parameter: string)\n"
+    "\n"
+    "# Client is denied access\n"
+    "error PermissionDenied ()\n"
+    "\n"
+    "# Method is expected to be called with 'more' set to true, but wasn't\n"
+    "error ExpectedMore ()\n";
 
 typedef enum SourceType {
         SOURCE_LISTENER,
@@ -93,8 +93,8 @@ struct Peer {
         VarlinkServer *server;
         VarlinkConn *conn;
         Peer *prev, *next;
-        uint32_t events;   /* registered with epoll */
-        uint64_t busy_ms;  /* since when mid-message or with unsent output; 0: idle */
+        uint32_t events;  /* registered with epoll */
+        uint64_t busy_ms; /* since when mid-message or with unsent output; 0: idle */
         bool dead;
 };
 
@@ -504,9 +504,8 @@ static const char *check_parameters(const VarlinkField *in, struct json_object *
         }
         for (const VarlinkField *i = in; i && i->name; i++) {
                 struct json_object *v;
-                if (i->required &&
-                    (!json_object_object_get_ex(params, i->name, &v) ||
-                     json_object_is_type(v, json_type_null)))
+                if (i->required && (!json_object_object_get_ex(params, i->name, &v) ||
+                                    json_object_is_type(v, json_type_null)))
                         return i->name;
         }
         return NULL;
@@ -615,7 +614,8 @@ static int dispatch(Peer *p, const char *msg, size_t n)
                 /* A handler that failed, or forgot to answer. */
                 char name[VARLINK_NAME_MAX + 32];
 
-                snprintf(name, sizeof(name), "%s.InternalError", req.iface ? req.iface->name : iface);
+                snprintf(name, sizeof(name), "%s.InternalError",
+                         req.iface ? req.iface->name : iface);
                 error_str(&req, name, "message", strerror(r < 0 ? -r : EPROTO));
         }
         varlink_call_clear(&call);

@@ -33,12 +33,12 @@
 #define VARLINK_NAME_MAX 256
 
 /* The standard errors (org.varlink.service). */
-#define VARLINK_ERROR_INTERFACE_NOT_FOUND     "org.varlink.service.InterfaceNotFound"
-#define VARLINK_ERROR_METHOD_NOT_FOUND        "org.varlink.service.MethodNotFound"
-#define VARLINK_ERROR_METHOD_NOT_IMPLEMENTED  "org.varlink.service.MethodNotImplemented"
-#define VARLINK_ERROR_INVALID_PARAMETER       "org.varlink.service.InvalidParameter"
-#define VARLINK_ERROR_PERMISSION_DENIED       "org.varlink.service.PermissionDenied"
-#define VARLINK_ERROR_EXPECTED_MORE           "org.varlink.service.ExpectedMore"
+#define VARLINK_ERROR_INTERFACE_NOT_FOUND    "org.varlink.service.InterfaceNotFound"
+#define VARLINK_ERROR_METHOD_NOT_FOUND       "org.varlink.service.MethodNotFound"
+#define VARLINK_ERROR_METHOD_NOT_IMPLEMENTED "org.varlink.service.MethodNotImplemented"
+#define VARLINK_ERROR_INVALID_PARAMETER      "org.varlink.service.InvalidParameter"
+#define VARLINK_ERROR_PERMISSION_DENIED      "org.varlink.service.PermissionDenied"
+#define VARLINK_ERROR_EXPECTED_MORE          "org.varlink.service.ExpectedMore"
 
 enum {
         VARLINK_E_PROTO = 1, /* not JSON, not an object, wrong keys or types */
@@ -145,13 +145,12 @@ typedef struct VarlinkField {
  * for more. It returns 0, or a negative errno: when no answer was sent, the
  * server then answers "<interface>.InternalError" {"message": strerror}
  * (so each interface declares `error InternalError (message: string)`). */
-typedef int (*VarlinkMethodFn)(VarlinkRequest *req, struct json_object *parameters,
-                               void *userdata);
+typedef int (*VarlinkMethodFn)(VarlinkRequest *req, struct json_object *parameters, void *userdata);
 
 typedef struct VarlinkMethod {
-        const char *name;          /* "CreatePool" (the interface is prefixed) */
-        VarlinkMethodFn fn;        /* NULL: MethodNotImplemented */
-        const VarlinkField *in;    /* terminated by {NULL}; NULL: no parameters */
+        const char *name;       /* "CreatePool" (the interface is prefixed) */
+        VarlinkMethodFn fn;     /* NULL: MethodNotImplemented */
+        const VarlinkField *in; /* terminated by {NULL}; NULL: no parameters */
 } VarlinkMethod;
 
 typedef struct VarlinkServerInfo {
