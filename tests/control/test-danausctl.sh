@@ -123,6 +123,14 @@ while read -r cg; do
                 || fail "run: not in cgroup $cg: $OUT"
 done <"$T_DIR/cgroups"
 [ "$(cat "$B/containers/c1/run.txt")" = through ] || fail "run: the write did not reach the branch"
+# the preload library goes into LD_PRELOAD when it exists (any real shared
+# library stands in for it until libdanaus-preload.so is built)
+SO=$(ldd "$DANAUS_FSD" | awk '/libjson-c/ {print $3}')
+[ -f "$SO" ] || fail "no libjson-c found to stand in for the preload library"
+expect 0 env DANAUS_PRELOAD="$SO" LD_PRELOAD= $CTL run ctl1 -- sh -c 'echo "[$LD_PRELOAD]"'
+[ "$OUT" = "[$SO]" ] || fail "run: LD_PRELOAD with the library: $OUT"
+expect 0 env DANAUS_PRELOAD=/nonexistent/libdanaus-preload.so LD_PRELOAD= $CTL run ctl1 -- sh -c 'echo "[$LD_PRELOAD]"'
+[ "$OUT" = "[]" ] || fail "run: LD_PRELOAD without the library: $OUT"
 expect 127 $CTL run ctl1 -- /nonexistent/cmd
 rc=0; $CTL run ctl1 -- sh -c 'exit 3' || rc=$?
 [ $rc = 3 ] || fail "run: the command's exit status 3 came back as $rc"
