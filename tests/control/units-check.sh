@@ -34,6 +34,31 @@ systemctl show -p ControlGroup --value danaus-fsd@tenantA | grep -q "^/danaus.sl
         || fail "not in danaus-tenantA.slice: $(systemctl show -p ControlGroup --value danaus-fsd@tenantA)"
 [ -S /run/danaus/pools/tenantA/fsd.sock ] || fail "no control socket"
 
+note "the unit's hardening (capabilities, seccomp, devices) lets every kind of operation through"
+pid=$(systemctl show -p MainPID --value danaus-fsd@tenantA)
+grep -q "^Seccomp:[[:space:]]*2" /proc/$pid/status || fail "no seccomp filter on the service"
+grep -q "^NoNewPrivs:[[:space:]]*1" /proc/$pid/status || fail "NoNewPrivs not set"
+grep -q "^CapBnd:[[:space:]]*000001ffffffffff" /proc/$pid/status && fail "capabilities not bounded"
+M=/danaus/tenantA/c1
+cd "$M"
+mkfifo fifo && [ -p /srv/dt/c1/fifo ] || fail "mkfifo"
+mknod null2 c 1 3 && [ -c /srv/dt/c1/null2 ] || fail "mknod (CAP_MKNOD)"
+echo data >file && chown 4321:4322 file && [ "$(stat -c %u:%g /srv/dt/c1/file)" = 4321:4322 ] || fail "chown"
+chmod 4755 file && [ "$(stat -c %a /srv/dt/c1/file)" = 4755 ] || fail "chmod setuid"
+setfattr -n user.k -v v file && [ "$(getfattr --absolute-names --only-values -n user.k /srv/dt/c1/file)" = v ] || fail "setxattr"
+setfattr -n trusted.k -v t file && [ "$(getfattr --absolute-names --only-values -n trusted.k /srv/dt/c1/file)" = t ] || fail "trusted xattr"
+ln file hard && [ "$(stat -c %h /srv/dt/c1/file)" = 2 ] || fail "link"
+ln -s file sym && [ "$(readlink /srv/dt/c1/sym)" = file ] || fail "symlink"
+mv hard moved && [ -e /srv/dt/c1/moved ] || fail "rename"
+touch -d @978307200 file && [ "$(stat -c %Y /srv/dt/c1/file)" = 978307200 ] || fail "utimensat"
+fallocate -l 1M big && [ "$(stat -c %s /srv/dt/c1/big)" = 1048576 ] || fail "fallocate"
+truncate -s 10 big && [ "$(stat -c %s /srv/dt/c1/big)" = 10 ] || fail "truncate"
+mkdir -p d/e && rmdir d/e && [ -d /srv/dt/c1/d ] || fail "mkdir/rmdir"
+echo more >>f && [ "$(cat /srv/dt/c1/f)" = "img
+more" ] || fail "copy-up of a lower file"
+rm f && [ -e /srv/dt/c1/.wh.f ] && [ ! -e f ] || fail "whiteout"
+sync && cd /
+
 note "journal: the unit's lines and the DANAUS_POOL= field"
 wait_for 5 sh -c 'journalctl -u danaus-fsd@tenantA --no-pager | grep -q "serving a union"' \
         || fail "journalctl -u shows nothing: $(journalctl -u danaus-fsd@tenantA --no-pager | tail -3)"
