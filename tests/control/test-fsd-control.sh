@@ -95,9 +95,39 @@ out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$SYSPY" "$VC" "$SOCK" 
 echo "$out" | grep -q PermissionDenied || fail "non-root RemoveMount: $out"
 setpriv --reuid 65534 --regid 65534 --clear-groups "$SYSPY" "$VC" "$SOCK" io.danaus.Fsd.GetStatus >/dev/null \
         || fail "non-root GetStatus refused"
+note "hostile definitions: too many branches, too long paths, .., NUL, wrong types"
+many=$(python3 -c 'import json,sys; print(json.dumps({"mount": {"mountpoint": sys.argv[1], "branches": [{"path": "images/base", "mode": "ro"}] * 129}}))' "$T_DIR/mnt/c")
+out=$(expect_error io.danaus.Fsd.InvalidMount io.danaus.Fsd.AddMount "$many")
+echo "$out" | grep -q "more than 128 branches" || fail "129 branches: $out"
+long=$(python3 -c 'import json,sys; print(json.dumps({"mount": {"mountpoint": sys.argv[1] + "/" + "x" * 5000, "branches": [{"path": "c", "mode": "rw"}]}}))' "$T_DIR/mnt")
+out=$(expect_error io.danaus.Fsd.InvalidMount io.danaus.Fsd.AddMount "$long")
+echo "$out" | grep -q "mount.mountpoint: too long" || fail "long mountpoint: $out"
+out=$(expect_error io.danaus.Fsd.InvalidMount io.danaus.Fsd.AddMount \
+        "{\"mount\": {\"mountpoint\": \"$T_DIR/mnt/c\", \"branches\": [{\"path\": \"../../etc\", \"mode\": \"rw\"}]}}")
+echo "$out" | grep -q 'mount.branches\[0\].path' || fail "..: $out"
+out=$(expect_error io.danaus.Fsd.InvalidMount io.danaus.Fsd.AddMount \
+        "{\"mount\": {\"mountpoint\": \"$T_DIR/mnt/c\\u0000x\", \"branches\": [{\"path\": \"c\", \"mode\": \"rw\"}]}}")
+echo "$out" | grep -q 'NUL' || fail "NUL: $out"
+expect_error io.danaus.Fsd.InvalidMount io.danaus.Fsd.AddMount \
+        "{\"mount\": {\"mountpoint\": \"$T_DIR/mnt/c\", \"branches\": \"c\"}}" >/dev/null
+expect_error org.varlink.service.InvalidParameter io.danaus.Fsd.RemoveMount '{"mountpoint": 7}' >/dev/null
+expect_error org.varlink.service.InvalidParameter io.danaus.Fsd.RemoveMount "{\"mountpoint\": \"$T_DIR/mnt/b\", \"force\": \"yes\"}" >/dev/null
+expect_error io.danaus.Fsd.NoSuchMount io.danaus.Fsd.RemoveMount '{"mountpoint": "relative/path"}' >/dev/null
+is_mounted "$T_DIR/mnt/c" && fail "a refused AddMount left a mount"
+
 note "malformed input is dropped, the service stays"
 python3 "$VC" --raw "$SOCK" 'not json\0' >/dev/null
 python3 "$VC" --raw "$SOCK" '{"method": "io.danaus.Fsd.GetStatus", "parameters": {' >/dev/null
+python3 - "$SOCK" <<'PY' || fail "an oversized message was not refused"
+# 2 MiB without a NUL: over the 1 MiB bound; the service must hang up
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+try:
+    s.sendall(b'{"method": "io.danaus.Fsd.GetStatus", "parameters": {"x": "' + b"a" * (2 << 20))
+except (BrokenPipeError, ConnectionResetError):
+    sys.exit(0)
+sys.exit(0 if s.recv(100) == b"" else 1)
+PY
 fsd_alive
 is_mounted "$T_DIR/mnt/b" || fail "b vanished"
 
