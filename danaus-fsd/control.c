@@ -34,6 +34,7 @@ struct Control {
         int stop_fd; /* eventfd: written by control_free() */
         pthread_t thread;
         bool running, listening;
+        bool made_dir; /* the socket's directory was created here: removed at the end */
         /* counters: only the control thread writes them */
         uint64_t n_add, n_remove, n_status, n_failed;
 };
@@ -239,20 +240,23 @@ static void *control_serve(void *userdata)
         return NULL;
 }
 
-/* mkdir -p for the socket's directory. */
+/* mkdir -p for the socket's directory; 1 when its last component was
+ * created here, 0 when it existed. */
 static int mkdir_parents_of(const char *path)
 {
         char dir[PATH_MAX];
+        int made = 0;
 
         if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
                 return -ENAMETOOLONG;
         for (char *s = dir + 1; (s = strchr(s, '/')); s++) {
                 *s = '\0';
-                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                made = mkdir(dir, 0755) == 0;
+                if (!made && errno != EEXIST)
                         return -errno;
                 *s = '/';
         }
-        return 0;
+        return made;
 }
 
 /* True when something accepts connections at path. */
@@ -296,6 +300,7 @@ int control_new(Control **controlp, const char *path, const char *pool, FsTable 
         snprintf(c->pool, sizeof(c->pool), "%s", pool);
         snprintf(c->path, sizeof(c->path), "%s", path);
         r = mkdir_parents_of(path);
+        c->made_dir = r > 0;
         if (r < 0) {
                 snprintf(err, n_err, "%s: cannot create its directory: %s", path, strerror(-r));
                 goto fail;
@@ -363,6 +368,16 @@ Control *control_free(Control *c)
         c->server = varlink_server_free(c->server);
         if (c->listening)
                 unlink(c->path);
+        if (c->made_dir) {
+                /* "/run/danaus/pools/POOL" of "/run/danaus/pools/POOL/fsd.sock";
+                 * left alone when something else was put there meanwhile */
+                char *slash = strrchr(c->path, '/');
+
+                if (slash && slash != c->path) {
+                        *slash = '\0';
+                        rmdir(c->path);
+                }
+        }
         if (c->stop_fd >= 0)
                 close(c->stop_fd);
         free(c);

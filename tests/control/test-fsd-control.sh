@@ -180,4 +180,32 @@ rc=0; wait "$FSD_PID" || rc=$?
 is_mounted "$T_DIR/mnt/c" && fail "c left mounted"
 [ -e "$SOCK" ] && fail "the control socket was left behind"
 grep -q "added through the control socket" "$T_DIR/fsd.log" || fail "no log of the added mount"
+
+note "the default control socket, /run/danaus/pools/POOL/fsd.sock, and its directory go at exit"
+P2=ctltest$$
+DEF=/run/danaus/pools/$P2
+[ -e "$DEF" ] && fail "$DEF exists before the test"
+sed "s/\"ctltest\"/\"$P2\"/" "$T_DIR/pool.json" >"$T_DIR/pool2.json"
+"$DANAUS_FSD" --config "$T_DIR/pool2.json" >>"$T_DIR/fsd2.log" 2>&1 &
+FSD_PID=$!
+T_PIDS+=("$FSD_PID")
+for _ in $(seq 100); do [ -S "$DEF/fsd.sock" ] && break; fsd_alive; sleep 0.05; done
+[ -S "$DEF/fsd.sock" ] || fail "no default control socket"
+python3 "$VC" "$DEF/fsd.sock" io.danaus.Fsd.GetStatus | grep -q "\"pool\": \"$P2\"" || fail "GetStatus on the default socket"
+note "a second service of the same pool name keeps running without a control socket"
+mkdir -p "$T_DIR/other"
+sed "s|$T_DIR/mnt/a|$T_DIR/other/a|" "$T_DIR/pool2.json" >"$T_DIR/pool3.json"
+"$DANAUS_FSD" --config "$T_DIR/pool3.json" >>"$T_DIR/fsd3.log" 2>&1 &
+P3=$!
+T_PIDS+=("$P3")
+T_MOUNTS+=("$T_DIR/other/a")
+for _ in $(seq 100); do is_mounted "$T_DIR/other/a" && break; sleep 0.05; done
+is_mounted "$T_DIR/other/a" || { cat "$T_DIR/fsd3.log" >&2; fail "the second service did not start"; }
+grep -q "no control socket: .*another service answers there" "$T_DIR/fsd3.log" || fail "no warning: $(cat "$T_DIR/fsd3.log")"
+python3 "$VC" "$DEF/fsd.sock" io.danaus.Fsd.GetStatus | grep -q "\"pid\": $FSD_PID" || fail "the first service lost its socket"
+kill -TERM "$P3"; wait "$P3" || fail "the second service exited non-zero"
+[ -S "$DEF/fsd.sock" ] || fail "the second service removed the first one's socket"
+kill -TERM "$FSD_PID"
+wait "$FSD_PID" || fail "danaus-fsd exited non-zero"
+[ -e "$DEF" ] && fail "$DEF left behind"
 echo "PASS"
