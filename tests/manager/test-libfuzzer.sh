@@ -18,6 +18,7 @@ if ! clang -fsanitize=fuzzer "$T/probe.c" -o "$T/probe" 2>"$T/probe.log"; then
         echo "SKIP: clang has no libFuzzer runtime (libclang-rt-14-dev)"
         exit 77
 fi
+# shellcheck disable=SC2046 # pkg-config prints several words
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -D_GNU_SOURCE -I"$DANAUS_SRC/libdanaus" \
         "$DANAUS_SRC/tests/manager/fuzz-varlink.c" \
