@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -701,6 +703,45 @@ START_TEST(test_server_connection_limit)
 }
 END_TEST
 
+START_TEST(test_server_uid_limit)
+{
+        /* A non-root uid may hold a quarter of the slots (2 of 8), so one
+         * tenant cannot lock the others out; the check runs as uid 47140 in
+         * a child (SO_PEERCRED is taken at connect). */
+        TestServer t;
+        VarlinkReply r;
+        pid_t pid;
+        int status;
+
+        ck_assert_msg(geteuid() == 0, "needs root to act as another uid (CI runs as root)");
+        server_start(&t, 8, 0);
+        ck_assert_int_eq(chmod(t.dir, 0755), 0);
+        ck_assert_int_eq(chmod(t.path, 0666), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int fds[3];
+                if (setresgid(47141, 47141, 47141) < 0 || setresuid(47140, 47140, 47140) < 0)
+                        _exit(10);
+                for (int i = 0; i < 3; i++)
+                        fds[i] = raw_connect(t.path);
+                /* the third is closed at once, the first two stay */
+                if (wait_closed(fds[2], 2000) != 0)
+                        _exit(11);
+                if (wait_closed(fds[0], 300) == 0 || wait_closed(fds[1], 300) == 0)
+                        _exit(12);
+                _exit(0);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+        /* root is not held to it */
+        call(t.path, "io.danaus.Test.Echo", "{\"text\":\"root\"}", 0, &r);
+        ck_assert_ptr_null(r.error);
+        varlink_reply_clear(&r);
+        server_stop(&t);
+}
+END_TEST
+
 START_TEST(test_client_bad_server)
 {
         /* A server that answers garbage, or hangs up, or stays silent. */
@@ -748,6 +789,7 @@ static Suite *varlink_suite(void)
         tcase_add_test(tc, test_server_more_oneway);
         tcase_add_test(tc, test_server_hostile_peers);
         tcase_add_test(tc, test_server_connection_limit);
+        tcase_add_test(tc, test_server_uid_limit);
         suite_add_tcase(s, tc);
         return s;
 }
