@@ -3,11 +3,13 @@
  * Filesystem Table: the pool's mounts, their instances and serving threads.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 
 #include "fstable.h"
 #include "libservice/stack.h"
@@ -15,7 +17,10 @@
 #include "util/log.h"
 
 typedef struct FsEntry {
-        const char *mountpoint; /* the config's, which outlives the table */
+        const char *mountpoint; /* the mount's; NULL: a free slot */
+        const PoolMount *mount; /* the config's, which outlives the table, or owned */
+        PoolMount *owned;       /* added by fstable_add(): freed with the entry */
+        bool removing;          /* fstable_remove() takes it down: reap skips it */
         LsInstance *inst;       /* the mount's filesystem (a view of the backend) */
         LsNode *root;           /* its root handle */
         FuseFront *front;
@@ -29,12 +34,15 @@ typedef struct FsEntry {
 } FsEntry;
 
 struct FsTable {
-        Core *core;          /* the pool's core, shared by every mount */
-        LsInstance *backend; /* the pool's backend client */
-        FsEntry *entries;
-        size_t n_entries;
+        Core *core;           /* the pool's core, shared by every mount */
+        LsInstance *backend;  /* the pool's backend client */
+        pthread_mutex_t lock; /* the entries: main and the control thread */
+        FsEntry *entries;     /* FSTABLE_MOUNTS_MAX slots: threads point into it */
+        size_t n_entries;     /* slots used so far */
         pthread_t waiter;
         int notify_sig;
+        FsTableParams params; /* for fstable_add() */
+        bool emptied_by_remove;
 };
 
 static void *entry_serve(void *userdata)
@@ -64,6 +72,11 @@ static void entry_teardown(FsEntry *e)
         }
         e->root = ls_node_unref(e->root);
         e->inst = ls_instance_unref(e->inst);
+        if (e->owned) {
+                e->owned = pool_mount_free(e->owned);
+                e->mountpoint = NULL;
+                e->mount = NULL;
+        }
 }
 
 static int entry_start(FsTable *t, FsEntry *e, const FsTableParams *p, const PoolMount *m)
@@ -109,7 +122,14 @@ int fstable_new(const FsTableParams *p, FsTable **tablep, char *err, size_t n_er
                 return -ENOMEM;
         t->waiter = p->waiter;
         t->notify_sig = p->notify_sig;
-        t->entries = calloc(cfg->n_mounts, sizeof(*t->entries));
+        t->params = *p;
+        pthread_mutex_init(&t->lock, NULL);
+        if (cfg->n_mounts > FSTABLE_MOUNTS_MAX) {
+                free(t);
+                snprintf(err, n_err, "more than %d mounts", FSTABLE_MOUNTS_MAX);
+                return -E2BIG;
+        }
+        t->entries = calloc(FSTABLE_MOUNTS_MAX, sizeof(*t->entries));
         if (!t->entries) {
                 free(t);
                 return -ENOMEM;
@@ -129,6 +149,7 @@ int fstable_new(const FsTableParams *p, FsTable **tablep, char *err, size_t n_er
         }
         for (i = 0; i < cfg->n_mounts; i++) {
                 t->entries[i].mountpoint = cfg->mounts[i].mountpoint;
+                t->entries[i].mount = &cfg->mounts[i];
                 t->entries[i].table = t;
         }
         /* Instances first (a bad branch touches no mount point), then every
@@ -166,14 +187,20 @@ size_t fstable_reap(FsTable *t)
 {
         size_t i, n_live = 0;
 
+        pthread_mutex_lock(&t->lock);
         for (i = 0; i < t->n_entries; i++) {
                 FsEntry *e = &t->entries[i];
 
-                if (e->running && atomic_load_explicit(&e->ended, memory_order_acquire))
+                if (e->removing)
+                        continue;
+                if (e->running && atomic_load_explicit(&e->ended, memory_order_acquire)) {
                         entry_teardown(e);
+                        t->emptied_by_remove = false;
+                }
                 if (e->running)
                         n_live++;
         }
+        pthread_mutex_unlock(&t->lock);
         return n_live;
 }
 
@@ -181,6 +208,7 @@ void fstable_stop(FsTable *t)
 {
         size_t i;
 
+        pthread_mutex_lock(&t->lock);
         for (i = 0; i < t->n_entries; i++) {
                 FsEntry *e = &t->entries[i];
                 int r;
@@ -191,6 +219,7 @@ void fstable_stop(FsTable *t)
                 if (r < 0)
                         log_error("%s: cannot unmount: %s", e->mountpoint, strerror(-r));
         }
+        pthread_mutex_unlock(&t->lock);
 }
 
 FsTable *fstable_free(FsTable *t)
@@ -204,7 +233,159 @@ FsTable *fstable_free(FsTable *t)
                 entry_teardown(&t->entries[i]);
         t->backend = ls_instance_unref(t->backend);
         t->core = core_unref(t->core);
+        pthread_mutex_destroy(&t->lock);
         free(t->entries);
         free(t);
         return NULL;
+}
+
+/* ---- Live mounts (control.c) ---- */
+
+/* The slot serving mountpoint (exactly), or NULL. Under the lock. */
+static FsEntry *entry_find(FsTable *t, const char *mountpoint)
+{
+        for (size_t i = 0; i < t->n_entries; i++) {
+                FsEntry *e = &t->entries[i];
+
+                if (e->mountpoint && e->running && !e->removing &&
+                    strcmp(e->mountpoint, mountpoint) == 0)
+                        return e;
+        }
+        return NULL;
+}
+
+int fstable_add(FsTable *t, PoolMount *m, char *err, size_t n_err)
+{
+        FsEntry *e = NULL;
+        int r;
+
+        pthread_mutex_lock(&t->lock);
+        for (size_t i = 0; i < t->n_entries; i++) {
+                FsEntry *o = &t->entries[i];
+
+                if (o->running && o->mountpoint &&
+                    pool_mountpoints_overlap(o->mountpoint, m->mountpoint)) {
+                        snprintf(err, n_err, "%s: overlaps the mount %s of this pool",
+                                 m->mountpoint, o->mountpoint);
+                        r = strcmp(o->mountpoint, m->mountpoint) == 0 ? -EEXIST : -EBUSY;
+                        goto out;
+                }
+        }
+        /* A slot nobody uses: no thread, no instance (a torn-down
+         * definition's slot is reused too). */
+        for (size_t i = 0; i < FSTABLE_MOUNTS_MAX && !e; i++) {
+                FsEntry *o = &t->entries[i];
+
+                if (!o->running && !o->front && !o->inst && !o->owned)
+                        e = o;
+        }
+        if (!e) {
+                snprintf(err, n_err, "%s: the pool already has %d mounts", m->mountpoint,
+                         FSTABLE_MOUNTS_MAX);
+                r = -ENOSPC;
+                goto out;
+        }
+        *e = (FsEntry){.mountpoint = m->mountpoint, .mount = m, .table = t};
+        r = stack_new(t->backend, t->params.cfg, m, &e->inst, &e->root, err, n_err);
+        if (r >= 0)
+                r = mount_prepare(m->mountpoint, err, n_err);
+        if (r >= 0) {
+                r = entry_start(t, e, &t->params, m);
+                if (r < 0)
+                        snprintf(err, n_err, "%s: cannot mount: %s", m->mountpoint, strerror(-r));
+        }
+        if (r < 0) {
+                entry_teardown(e);
+                *e = (FsEntry){};
+                goto out;
+        }
+        e->owned = m;
+        if ((size_t)(e - t->entries) >= t->n_entries)
+                t->n_entries = (size_t)(e - t->entries) + 1;
+        t->emptied_by_remove = false;
+        r = 0;
+out:
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+int fstable_remove(FsTable *t, const char *mountpoint_in, bool force, char *err, size_t n_err)
+{
+        char mountpoint[PATH_MAX]; /* the entry's own is freed with it */
+        size_t n_live = 0;
+        FsEntry *e;
+        int r;
+
+        if (strlen(mountpoint_in) >= sizeof(mountpoint)) {
+                snprintf(err, n_err, "mount point too long");
+                return -ENAMETOOLONG;
+        }
+        strcpy(mountpoint, mountpoint_in);
+        pthread_mutex_lock(&t->lock);
+        e = entry_find(t, mountpoint);
+        if (!e) {
+                snprintf(err, n_err, "%s: not a mount of this pool", mountpoint);
+                r = -ENOENT;
+                goto out;
+        }
+        /* A clean unmount first: the kernel refuses it while files are open
+         * or a process has its cwd inside, and writes back dirty pages. */
+        if (umount2(mountpoint, UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT) {
+                r = -errno;
+                if (r != -EBUSY || !force) {
+                        snprintf(err, n_err,
+                                 r == -EBUSY ? "%s: busy (open files or a working directory "
+                                               "inside); force to abort it"
+                                             : "%s: cannot unmount: %s",
+                                 mountpoint, strerror(-r));
+                        goto out;
+                }
+                log_info("%s: busy, removing by force", mountpoint);
+                r = mount_unmount(mountpoint);
+                if (r < 0) {
+                        snprintf(err, n_err, "%s: cannot unmount: %s", mountpoint, strerror(-r));
+                        goto out;
+                }
+        }
+        /* Its thread ends now that the mount is gone; reap must not take
+         * the entry meanwhile. */
+        e->removing = true;
+        entry_teardown(e);
+        if (!e->owned) {
+                e->mountpoint = NULL;
+                e->mount = NULL;
+        }
+        e->removing = false;
+        for (size_t i = 0; i < t->n_entries; i++)
+                n_live += t->entries[i].running;
+        if (n_live == 0)
+                t->emptied_by_remove = true;
+        log_info("%s: removed%s", mountpoint, force ? " (forced)" : "");
+        r = 0;
+out:
+        pthread_mutex_unlock(&t->lock);
+        return r;
+}
+
+void fstable_foreach(FsTable *t, FsTableVisit visit, void *userdata)
+{
+        pthread_mutex_lock(&t->lock);
+        for (size_t i = 0; i < t->n_entries; i++) {
+                FsEntry *e = &t->entries[i];
+
+                if (e->running && !e->removing && e->front &&
+                    !atomic_load_explicit(&e->ended, memory_order_acquire))
+                        visit(userdata, e->mount, front_n_nodes(e->front));
+        }
+        pthread_mutex_unlock(&t->lock);
+}
+
+bool fstable_done(FsTable *t)
+{
+        bool done;
+
+        pthread_mutex_lock(&t->lock);
+        done = !t->emptied_by_remove;
+        pthread_mutex_unlock(&t->lock);
+        return done;
 }

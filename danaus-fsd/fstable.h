@@ -8,10 +8,11 @@
  * own thread until the mount goes away, whether unmounted from outside
  * (umount, fusermount3 -u) or by fstable_stop(); its thread then signals
  * the waiting thread (notify_sig) and fstable_reap() takes the instance
- * down. The table is used from one thread (main); session threads only
- * touch their own entry.
+ * down. Session threads only touch their own entry; the table itself is
+ * locked, so main and the control socket's thread (control.c) may both use it.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fuse-front.h"
@@ -39,6 +40,26 @@ size_t fstable_reap(FsTable *t);
 
 /* Unmounts every mount still served; their threads end soon after. */
 void fstable_stop(FsTable *t);
+
+/* Live mounts (control.c): fstable_add() mounts one more filesystem next to
+ * the others, which are not touched; fstable_remove() unmounts one and takes
+ * its instance down before returning. A busy mount (open files, a cwd inside)
+ * is refused with -EBUSY unless force, which aborts its connection. A table
+ * emptied by fstable_remove() keeps the service up (fstable_done() stays
+ * false) for the next fstable_add(). At most FSTABLE_MOUNTS_MAX mounts. */
+#define FSTABLE_MOUNTS_MAX 256
+/* Takes m (a pool_mount_free()'able copy) on success. Errors: -EEXIST or
+ * -EBUSY (the mount point is used or overlaps a mount), -ENOSPC, what
+ * building or mounting gives; one line in err. */
+int fstable_add(FsTable *t, PoolMount *m, char *err, size_t n_err);
+/* -ENOENT: no such mount; -EBUSY: busy and not forced. */
+int fstable_remove(FsTable *t, const char *mountpoint, bool force, char *err, size_t n_err);
+/* Calls visit for every mount served, under the table's lock. */
+typedef void (*FsTableVisit)(void *userdata, const PoolMount *m, size_t n_nodes);
+void fstable_foreach(FsTable *t, FsTableVisit visit, void *userdata);
+/* After fstable_reap() returned 0: true when the service should end (the
+ * last mount went away from outside, not through fstable_remove()). */
+bool fstable_done(FsTable *t);
 
 /* Stops, waits for and frees everything. */
 FsTable *fstable_free(FsTable *t);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,20 +14,33 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "control.h"
 #include "danaus-config.h"
 #include "fstable.h"
 #include "fuse-front.h"
 #include "util/config.h"
 #include "util/log.h"
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+static inline int sd_notify(int unset_environment, const char *state)
+{
+        return 0;
+}
+#endif
 
 /* A serving thread tells main that its mount went away. */
 #define SIG_MOUNT_GONE SIGUSR1
 
 static void usage(FILE *out)
 {
-        fprintf(out, "Usage: danaus-fsd --config FILE [-d|--debug] [--help] [--version]\n"
+        fprintf(out, "Usage: danaus-fsd --config FILE [--control PATH|--no-control] [-d|--debug]\n"
+                     "                  [--help] [--version]\n"
                      "Serves the filesystems of one Danaus pool in the foreground.\n"
                      "  -c, --config FILE  the pool definition (JSON)\n"
+                     "      --control PATH the control socket (io.danaus.Fsd), default\n"
+                     "                     " CONTROL_DEFAULT_DIR "/POOL/fsd.sock\n"
+                     "      --no-control   no control socket\n"
                      "  -d, --debug        debug logs; twice: also libfuse's request dump\n"
                      "  -h, --help         this text\n"
                      "  -V, --version      the version\n");
@@ -42,7 +56,7 @@ static void serve(FsTable *t, const sigset_t *set)
                 if (sig < 0)
                         continue; /* EINTR */
                 if (sig == SIG_MOUNT_GONE) {
-                        if (fstable_reap(t) == 0) {
+                        if (fstable_reap(t) == 0 && fstable_done(t)) {
                                 log_info("the last mount is gone, exiting");
                                 return;
                         }
@@ -80,16 +94,45 @@ static size_t io_files_budget(size_t n_mounts)
         return (size_t)rl.rlim_cur / 2 / (n_mounts ? n_mounts : 1);
 }
 
+/* The control socket (control.c). An explicit path that is taken is an
+ * error; the default path taken by another service of the same pool name
+ * (tests run several) only costs this one its control socket. */
+static int start_control(const char *path, const char *pool, FsTable *t, Control **controlp)
+{
+        char def[PATH_MAX], err[PATH_MAX + 128] = "";
+        int r;
+
+        if (!path) {
+                snprintf(def, sizeof(def), "%s/%s/fsd.sock", CONTROL_DEFAULT_DIR, pool);
+                path = def;
+        }
+        r = control_new(controlp, path, pool, t, err, sizeof(err));
+        if (r < 0 && path == def && r == -EADDRINUSE) {
+                log_warning("no control socket: %s", err);
+                return 0;
+        }
+        if (r < 0) {
+                log_error("control socket: %s", err);
+                return r;
+        }
+        log_info("control socket %s", path);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
             {"config", required_argument, NULL, 'c'},
+            {"control", required_argument, NULL, 'C'},
+            {"no-control", no_argument, NULL, 'N'},
             {"debug", no_argument, NULL, 'd'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
             {},
         };
-        const char *config = NULL;
+        const char *config = NULL, *control_path = NULL;
+        bool no_control = false;
+        Control *control = NULL;
         PoolConfig *cfg = NULL;
         FsTable *t = NULL;
         char err[512];
@@ -100,6 +143,12 @@ int main(int argc, char **argv)
                 switch (c) {
                 case 'c':
                         config = optarg;
+                        break;
+                case 'C':
+                        control_path = optarg;
+                        break;
+                case 'N':
+                        no_control = true;
                         break;
                 case 'd':
                         debug++;
@@ -162,9 +211,21 @@ int main(int argc, char **argv)
                 pool_config_free(cfg);
                 return 1;
         }
+        if (!no_control) {
+                r = start_control(control_path, cfg->pool, t, &control);
+                if (r < 0) {
+                        fstable_free(t);
+                        pool_config_free(cfg);
+                        return 1;
+                }
+        }
         log_info("pool %s: serving %zu mount%s", cfg->pool, cfg->n_mounts,
                  cfg->n_mounts == 1 ? "" : "s");
+        sd_notify(0, "READY=1");
         serve(t, &set);
+        sd_notify(0, "STOPPING=1");
+        /* The control thread uses the table: it goes first. */
+        control_free(control);
         fstable_free(t);
         pool_config_free(cfg);
         return 0;

@@ -20,131 +20,13 @@
 
 #include "libservice/libservice.h"
 #include "util/config.h"
-#include "util/size.h"
+#include "util/json-parse.h"
 
 #define CONFIG_FILE_MAX     (1 << 20)
 #define CONFIG_MOUNTS_MAX   256
 #define CONFIG_BRANCHES_MAX 128
 
-typedef struct Parse {
-        char *err;
-        size_t n_err;
-} Parse;
-
-__attribute__((format(printf, 3, 4))) static int fail(Parse *p, const char *key, const char *fmt,
-                                                      ...)
-{
-        va_list ap;
-        int n = snprintf(p->err, p->n_err, "%s: ", key);
-
-        if (n >= 0 && (size_t)n < p->n_err) {
-                va_start(ap, fmt);
-                vsnprintf(p->err + n, p->n_err - (size_t)n, fmt, ap);
-                va_end(ap);
-        }
-        return -EINVAL;
-}
-
-/* Key paths are short (bounded by the schema and array sizes); a longer one
- * is cut, which only shortens an error message. */
-static void key_join(char *buf, size_t size, const char *parent, const char *key)
-{
-        int n;
-
-        if (parent && *parent)
-                n = snprintf(buf, size, "%s.%s", parent, key);
-        else
-                n = snprintf(buf, size, "%s", key);
-        if (n < 0)
-                buf[0] = '\0';
-}
-
-/* Refuses keys not in allowed (NULL-terminated). */
-static int check_keys(Parse *p, struct json_object *obj, const char *where,
-                      const char *const *allowed)
-{
-        json_object_object_foreach(obj, key, val)
-        {
-                const char *const *a;
-                char full[256];
-
-                (void)val;
-                for (a = allowed; *a; a++)
-                        if (strcmp(*a, key) == 0)
-                                break;
-                if (!*a) {
-                        key_join(full, sizeof(full), where, key);
-                        return fail(p, full, "unknown key");
-                }
-        }
-        return 0;
-}
-
-static int get_object(Parse *p, struct json_object *parent, const char *where, const char *key,
-                      bool required, struct json_object **objp)
-{
-        struct json_object *o = NULL;
-        char full[256];
-
-        key_join(full, sizeof(full), where, key);
-        if (!json_object_object_get_ex(parent, key, &o) || json_object_is_type(o, json_type_null)) {
-                *objp = NULL;
-                return required ? fail(p, full, "missing") : 0;
-        }
-        if (!json_object_is_type(o, json_type_object))
-                return fail(p, full, "must be an object");
-        *objp = o;
-        return 0;
-}
-
-static int get_string(Parse *p, struct json_object *parent, const char *where, const char *key,
-                      bool required, char **strp)
-{
-        struct json_object *o = NULL;
-        char full[256];
-        const char *s;
-
-        key_join(full, sizeof(full), where, key);
-        *strp = NULL;
-        if (!json_object_object_get_ex(parent, key, &o) || json_object_is_type(o, json_type_null))
-                return required ? fail(p, full, "missing") : 0;
-        if (!json_object_is_type(o, json_type_string))
-                return fail(p, full, "must be a string");
-        s = json_object_get_string(o);
-        if (strlen(s) != (size_t)json_object_get_string_len(o))
-                return fail(p, full, "must not contain NUL");
-        if (strlen(s) >= PATH_MAX)
-                return fail(p, full, "too long");
-        *strp = strdup(s);
-        return *strp ? 0 : -ENOMEM;
-}
-
-/* A size: a number of bytes, or a string with a K/M/G/T suffix. */
-static int get_size(Parse *p, struct json_object *parent, const char *where, const char *key,
-                    uint64_t *sizep)
-{
-        struct json_object *o = NULL;
-        char full[256];
-
-        key_join(full, sizeof(full), where, key);
-        *sizep = 0;
-        if (!json_object_object_get_ex(parent, key, &o) || json_object_is_type(o, json_type_null))
-                return 0;
-        if (json_object_is_type(o, json_type_int)) {
-                int64_t v = json_object_get_int64(o);
-
-                if (v <= 0)
-                        return fail(p, full, "must be a positive size");
-                *sizep = (uint64_t)v;
-                return 0;
-        }
-        if (!json_object_is_type(o, json_type_string))
-                return fail(p, full, "must be a size such as \"4G\"");
-        if (size_parse(json_object_get_string(o), sizep) < 0 || *sizep == 0)
-                return fail(p, full, "\"%s\" is not a size (bytes, or with a K/M/G/T suffix)",
-                            json_object_get_string(o));
-        return 0;
-}
+typedef JParse Parse;
 
 bool pool_name_valid(const char *name)
 {
@@ -181,31 +63,31 @@ static int parse_branch(Parse *p, struct json_object *o, const char *where, Pool
         int r;
 
         if (!json_object_is_type(o, json_type_object))
-                return fail(p, where, "must be an object with \"path\" and \"mode\"");
-        r = check_keys(p, o, where, keys);
+                return jparse_fail(p, where, "must be an object with \"path\" and \"mode\"");
+        r = jparse_check_keys(p, o, where, keys);
         if (r < 0)
                 return r;
-        r = get_string(p, o, where, "path", true, &b->path);
+        r = jparse_get_string(p, o, where, "path", true, &b->path);
         if (r < 0)
                 return r;
         branch_path_tidy(b->path);
-        key_join(full, sizeof(full), where, "path");
+        jparse_key_join(full, sizeof(full), where, "path");
         if (b->path[0] == '/' || !ls_path_valid(b->path))
-                return fail(p, full,
-                            "\"%s\" must be a path relative to backend.root, without "
-                            "\"..\"",
-                            b->path);
-        r = get_string(p, o, where, "mode", false, &mode);
+                return jparse_fail(p, full,
+                                   "\"%s\" must be a path relative to backend.root, without "
+                                   "\"..\"",
+                                   b->path);
+        r = jparse_get_string(p, o, where, "mode", false, &mode);
         if (r < 0)
                 return r;
-        key_join(full, sizeof(full), where, "mode");
+        jparse_key_join(full, sizeof(full), where, "mode");
         if (!mode || strcmp(mode, "ro") == 0) {
                 b->writable = false;
         } else if (strcmp(mode, "rw") == 0) {
                 b->writable = true;
         } else {
                 free(mode);
-                return fail(p, full, "must be \"rw\" or \"ro\"");
+                return jparse_fail(p, full, "must be \"rw\" or \"ro\"");
         }
         free(mode);
         return 0;
@@ -221,19 +103,20 @@ static int parse_mount(Parse *p, struct json_object *o, const char *where, PoolM
         int r;
 
         if (!json_object_is_type(o, json_type_object))
-                return fail(p, where, "must be an object");
-        r = check_keys(p, o, where, keys);
+                return jparse_fail(p, where, "must be an object");
+        r = jparse_check_keys(p, o, where, keys);
         if (r < 0)
                 return r;
-        r = get_string(p, o, where, "mountpoint", true, &m->mountpoint);
+        r = jparse_get_string(p, o, where, "mountpoint", true, &m->mountpoint);
         if (r < 0)
                 return r;
-        key_join(full, sizeof(full), where, "mountpoint");
+        jparse_key_join(full, sizeof(full), where, "mountpoint");
         if (m->mountpoint[0] != '/' || strcmp(m->mountpoint, "/") == 0 ||
             !ls_path_valid(m->mountpoint + 1))
-                return fail(p, full, "\"%s\" must be an absolute, normalised path other than /",
-                            m->mountpoint);
-        r = get_string(p, o, where, "copy_up", false, &copy_up);
+                return jparse_fail(p, full,
+                                   "\"%s\" must be an absolute, normalised path other than /",
+                                   m->mountpoint);
+        r = jparse_get_string(p, o, where, "copy_up", false, &copy_up);
         if (r < 0)
                 return r;
         if (copy_up) {
@@ -241,20 +124,20 @@ static int parse_mount(Parse *p, struct json_object *o, const char *where, PoolM
 
                 m->copy_up_volatile = strcmp(copy_up, "volatile") == 0;
                 free(copy_up);
-                key_join(full, sizeof(full), where, "copy_up");
+                jparse_key_join(full, sizeof(full), where, "copy_up");
                 if (!ok)
-                        return fail(p, full, "must be \"durable\" or \"volatile\"");
+                        return jparse_fail(p, full, "must be \"durable\" or \"volatile\"");
         }
-        key_join(full, sizeof(full), where, "branches");
+        jparse_key_join(full, sizeof(full), where, "branches");
         if (!json_object_object_get_ex(o, "branches", &arr))
-                return fail(p, full, "missing");
+                return jparse_fail(p, full, "missing");
         if (!json_object_is_type(arr, json_type_array))
-                return fail(p, full, "must be an array");
+                return jparse_fail(p, full, "must be an array");
         n = json_object_array_length(arr);
         if (n == 0)
-                return fail(p, full, "must hold at least one branch");
+                return jparse_fail(p, full, "must hold at least one branch");
         if (n > CONFIG_BRANCHES_MAX)
-                return fail(p, full, "more than %d branches", CONFIG_BRANCHES_MAX);
+                return jparse_fail(p, full, "more than %d branches", CONFIG_BRANCHES_MAX);
         m->branches = calloc(n, sizeof(*m->branches));
         if (!m->branches)
                 return -ENOMEM;
@@ -266,7 +149,7 @@ static int parse_mount(Parse *p, struct json_object *o, const char *where, PoolM
                         return r;
                 if (i > 0 && m->branches[i].writable) {
                         snprintf(item, sizeof(item), "%s[%zu].mode", full, i);
-                        return fail(p, item, "only the first (top) branch may be \"rw\"");
+                        return jparse_fail(p, item, "only the first (top) branch may be \"rw\"");
                 }
         }
         return 0;
@@ -279,13 +162,13 @@ static int parse_backend(Parse *p, struct json_object *root, PoolConfig *cfg)
         char *type = NULL;
         int r;
 
-        r = get_object(p, root, "", "backend", true, &o);
+        r = jparse_get_object(p, root, "", "backend", true, &o);
         if (r < 0)
                 return r;
-        r = check_keys(p, o, "backend", keys);
+        r = jparse_check_keys(p, o, "backend", keys);
         if (r < 0)
                 return r;
-        r = get_string(p, o, "backend", "type", true, &type);
+        r = jparse_get_string(p, o, "backend", "type", true, &type);
         if (r < 0)
                 return r;
         if (strcmp(type, "local") == 0) {
@@ -294,31 +177,31 @@ static int parse_backend(Parse *p, struct json_object *root, PoolConfig *cfg)
                 cfg->backend_type = POOL_BACKEND_CEPHFS;
         } else {
                 free(type);
-                return fail(p, "backend.type", "must be \"local\" or \"cephfs\"");
+                return jparse_fail(p, "backend.type", "must be \"local\" or \"cephfs\"");
         }
         free(type);
-        r = get_string(p, o, "backend", "root", cfg->backend_type == POOL_BACKEND_LOCAL,
-                       &cfg->backend_root);
+        r = jparse_get_string(p, o, "backend", "root", cfg->backend_type == POOL_BACKEND_LOCAL,
+                              &cfg->backend_root);
         if (r < 0)
                 return r;
         if (cfg->backend_type == POOL_BACKEND_LOCAL) {
                 if (cfg->backend_root[0] != '/')
-                        return fail(p, "backend.root", "must be an absolute host path");
+                        return jparse_fail(p, "backend.root", "must be an absolute host path");
                 if (json_object_object_get_ex(o, "conf", NULL) ||
                     json_object_object_get_ex(o, "client_id", NULL) ||
                     json_object_object_get_ex(o, "keyring", NULL))
-                        return fail(p, "backend",
-                                    "conf, client_id and keyring are for "
-                                    "\"type\": \"cephfs\" only");
+                        return jparse_fail(p, "backend",
+                                           "conf, client_id and keyring are for "
+                                           "\"type\": \"cephfs\" only");
                 return 0;
         }
-        r = get_string(p, o, "backend", "conf", true, &cfg->ceph_conf);
+        r = jparse_get_string(p, o, "backend", "conf", true, &cfg->ceph_conf);
         if (r < 0)
                 return r;
-        r = get_string(p, o, "backend", "client_id", false, &cfg->ceph_client_id);
+        r = jparse_get_string(p, o, "backend", "client_id", false, &cfg->ceph_client_id);
         if (r < 0)
                 return r;
-        return get_string(p, o, "backend", "keyring", false, &cfg->ceph_keyring);
+        return jparse_get_string(p, o, "backend", "keyring", false, &cfg->ceph_keyring);
 }
 
 static int parse_resources_cache(Parse *p, struct json_object *root, PoolConfig *cfg)
@@ -328,39 +211,40 @@ static int parse_resources_cache(Parse *p, struct json_object *root, PoolConfig 
         struct json_object *o, *age;
         int r;
 
-        r = get_object(p, root, "", "resources", false, &o);
+        r = jparse_get_object(p, root, "", "resources", false, &o);
         if (r < 0)
                 return r;
         if (o) {
-                r = check_keys(p, o, "resources", res_keys);
+                r = jparse_check_keys(p, o, "resources", res_keys);
                 if (r < 0)
                         return r;
-                r = get_string(p, o, "resources", "cpus", false, &cfg->cpus);
+                r = jparse_get_string(p, o, "resources", "cpus", false, &cfg->cpus);
                 if (r < 0)
                         return r;
                 if (cfg->cpus &&
                     (!*cfg->cpus || strspn(cfg->cpus, "0123456789,-") != strlen(cfg->cpus)))
-                        return fail(p, "resources.cpus", "\"%s\" is not a CPU list like \"2-3\"",
-                                    cfg->cpus);
-                r = get_size(p, o, "resources", "memory_max", &cfg->memory_max);
+                        return jparse_fail(p, "resources.cpus",
+                                           "\"%s\" is not a CPU list like \"2-3\"", cfg->cpus);
+                r = jparse_get_size(p, o, "resources", "memory_max", &cfg->memory_max);
                 if (r < 0)
                         return r;
         }
-        r = get_object(p, root, "", "cache", false, &o);
+        r = jparse_get_object(p, root, "", "cache", false, &o);
         if (r < 0 || !o)
                 return r;
-        r = check_keys(p, o, "cache", cache_keys);
+        r = jparse_check_keys(p, o, "cache", cache_keys);
         if (r < 0)
                 return r;
-        r = get_size(p, o, "cache", "size", &cfg->cache_size);
+        r = jparse_get_size(p, o, "cache", "size", &cfg->cache_size);
         if (r < 0)
                 return r;
-        r = get_size(p, o, "cache", "dirty_max", &cfg->cache_dirty_max);
+        r = jparse_get_size(p, o, "cache", "dirty_max", &cfg->cache_dirty_max);
         if (r < 0)
                 return r;
         if (json_object_object_get_ex(o, "dirty_age_ms", &age)) {
                 if (!json_object_is_type(age, json_type_int) || json_object_get_int64(age) < 0)
-                        return fail(p, "cache.dirty_age_ms", "must be a non-negative integer");
+                        return jparse_fail(p, "cache.dirty_age_ms",
+                                           "must be a non-negative integer");
                 cfg->cache_dirty_age_ms = (uint64_t)json_object_get_int64(age);
         }
         return 0;
@@ -375,18 +259,18 @@ static int parse_root(Parse *p, struct json_object *root, PoolConfig *cfg)
         int r;
 
         if (!json_object_is_type(root, json_type_object))
-                return fail(p, "(top level)", "must be a JSON object");
-        r = check_keys(p, root, "", keys);
+                return jparse_fail(p, "(top level)", "must be a JSON object");
+        r = jparse_check_keys(p, root, "", keys);
         if (r < 0)
                 return r;
-        r = get_string(p, root, "", "pool", true, &cfg->pool);
+        r = jparse_get_string(p, root, "", "pool", true, &cfg->pool);
         if (r < 0)
                 return r;
         if (!pool_name_valid(cfg->pool))
-                return fail(p, "pool",
-                            "\"%s\" must be 1-%d characters of A-Z a-z 0-9 _ . "
-                            "(no leading dot)",
-                            cfg->pool, POOL_NAME_MAX);
+                return jparse_fail(p, "pool",
+                                   "\"%s\" must be 1-%d characters of A-Z a-z 0-9 _ . "
+                                   "(no leading dot)",
+                                   cfg->pool, POOL_NAME_MAX);
         r = parse_resources_cache(p, root, cfg);
         if (r < 0)
                 return r;
@@ -394,14 +278,14 @@ static int parse_root(Parse *p, struct json_object *root, PoolConfig *cfg)
         if (r < 0)
                 return r;
         if (!json_object_object_get_ex(root, "mounts", &arr))
-                return fail(p, "mounts", "missing");
+                return jparse_fail(p, "mounts", "missing");
         if (!json_object_is_type(arr, json_type_array))
-                return fail(p, "mounts", "must be an array");
+                return jparse_fail(p, "mounts", "must be an array");
         n = json_object_array_length(arr);
         if (n == 0)
-                return fail(p, "mounts", "must hold at least one mount");
+                return jparse_fail(p, "mounts", "must hold at least one mount");
         if (n > CONFIG_MOUNTS_MAX)
-                return fail(p, "mounts", "more than %d mounts", CONFIG_MOUNTS_MAX);
+                return jparse_fail(p, "mounts", "more than %d mounts", CONFIG_MOUNTS_MAX);
         cfg->mounts = calloc(n, sizeof(*cfg->mounts));
         if (!cfg->mounts)
                 return -ENOMEM;
@@ -412,14 +296,11 @@ static int parse_root(Parse *p, struct json_object *root, PoolConfig *cfg)
                 if (r < 0)
                         return r;
                 for (size_t j = 0; j < i; j++) {
-                        const char *a = cfg->mounts[j].mountpoint, *b = cfg->mounts[i].mountpoint;
-                        size_t la = strlen(a), lb = strlen(b);
-
-                        if (strcmp(a, b) == 0 ||
-                            (la < lb && strncmp(a, b, la) == 0 && b[la] == '/') ||
-                            (lb < la && strncmp(a, b, lb) == 0 && a[lb] == '/')) {
+                        if (pool_mountpoints_overlap(cfg->mounts[j].mountpoint,
+                                                     cfg->mounts[i].mountpoint)) {
                                 snprintf(item, sizeof(item), "mounts[%zu].mountpoint", i);
-                                return fail(p, item, "\"%s\" overlaps mounts[%zu]", b, j);
+                                return jparse_fail(p, item, "\"%s\" overlaps mounts[%zu]",
+                                                   cfg->mounts[i].mountpoint, j);
                         }
                 }
         }
@@ -429,31 +310,13 @@ static int parse_root(Parse *p, struct json_object *root, PoolConfig *cfg)
 int pool_config_parse(const char *text, PoolConfig **cfgp, char *err, size_t n_err)
 {
         Parse p = {.err = err, .n_err = n_err};
-        struct json_tokener *tok;
         struct json_object *root;
         PoolConfig *cfg;
         int r;
 
-        tok = json_tokener_new();
-        if (!tok)
-                return -ENOMEM;
-        root = json_tokener_parse_ex(tok, text, (int)strlen(text));
-        if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-            text[tok->char_offset + strspn(text + tok->char_offset, " \t\r\n")] != '\0') {
-                enum json_tokener_error e = json_tokener_get_error(tok);
-                size_t line = 1, off = tok->char_offset;
-
-                for (size_t i = 0; i < off && text[i]; i++)
-                        line += text[i] == '\n';
-                snprintf(err, n_err, "line %zu: invalid JSON (%s)", line,
-                         e == json_tokener_success    ? "trailing data"
-                         : e == json_tokener_continue ? "unexpected end of input"
-                                                      : json_tokener_error_desc(e));
-                json_object_put(root);
-                json_tokener_free(tok);
-                return -EINVAL;
-        }
-        json_tokener_free(tok);
+        r = jparse_text(text, &root, err, n_err);
+        if (r < 0)
+                return r;
         cfg = calloc(1, sizeof(*cfg));
         if (!cfg) {
                 json_object_put(root);
@@ -473,58 +336,69 @@ int pool_config_parse(const char *text, PoolConfig **cfgp, char *err, size_t n_e
 
 int pool_config_load(const char *file, PoolConfig **cfgp, char *err, size_t n_err)
 {
-        struct stat st;
         char *text;
-        ssize_t n;
-        size_t off = 0;
-        int fd, r;
+        int r;
 
-        fd = open(file, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-                r = -errno;
-                snprintf(err, n_err, "cannot open: %s", strerror(-r));
+        r = jparse_read_file(file, CONFIG_FILE_MAX, &text, err, n_err);
+        if (r < 0)
                 return r;
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
-                close(fd);
-                snprintf(err, n_err, "not a regular file of at most %d bytes", CONFIG_FILE_MAX);
-                return -EINVAL;
-        }
-        text = malloc((size_t)st.st_size + 1);
-        if (!text) {
-                close(fd);
-                return -ENOMEM;
-        }
-        while (off < (size_t)st.st_size) {
-                n = read(fd, text + off, (size_t)st.st_size - off);
-                if (n <= 0)
-                        break;
-                off += (size_t)n;
-        }
-        close(fd);
-        text[off] = '\0';
-        if (strlen(text) != off) {
-                free(text);
-                snprintf(err, n_err, "contains a NUL byte");
-                return -EINVAL;
-        }
         r = pool_config_parse(text, cfgp, err, n_err);
         free(text);
         return r;
+}
+
+bool pool_mountpoints_overlap(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b);
+
+        return strcmp(a, b) == 0 || (la < lb && strncmp(a, b, la) == 0 && b[la] == '/') ||
+               (lb < la && strncmp(a, b, lb) == 0 && a[lb] == '/');
+}
+
+static void mount_clear(PoolMount *m)
+{
+        for (size_t j = 0; j < m->n_branches; j++)
+                free(m->branches[j].path);
+        free(m->branches);
+        free(m->mountpoint);
+}
+
+int pool_mount_parse(struct json_object *obj, const char *where, PoolMount **mountp, char *err,
+                     size_t n_err)
+{
+        Parse p = {.err = err, .n_err = n_err};
+        PoolMount *m;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        r = parse_mount(&p, obj, where, m);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        snprintf(err, n_err, "out of memory");
+                pool_mount_free(m);
+                return r;
+        }
+        *mountp = m;
+        return 0;
+}
+
+PoolMount *pool_mount_free(PoolMount *m)
+{
+        if (m) {
+                mount_clear(m);
+                free(m);
+        }
+        return NULL;
 }
 
 PoolConfig *pool_config_free(PoolConfig *cfg)
 {
         if (!cfg)
                 return NULL;
-        for (size_t i = 0; i < cfg->n_mounts; i++) {
-                PoolMount *m = &cfg->mounts[i];
-
-                for (size_t j = 0; j < m->n_branches; j++)
-                        free(m->branches[j].path);
-                free(m->branches);
-                free(m->mountpoint);
-        }
+        for (size_t i = 0; i < cfg->n_mounts; i++)
+                mount_clear(&cfg->mounts[i]);
         free(cfg->mounts);
         free(cfg->pool);
         free(cfg->cpus);

@@ -51,6 +51,15 @@ int pool_config_parse(const char *text, PoolConfig **cfgp, char *err, size_t n_e
 /* Reads and parses a file; I/O errors are reported in err too. */
 int pool_config_load(const char *file, PoolConfig **cfgp, char *err, size_t n_err);
 PoolConfig *pool_config_free(PoolConfig *cfg);
+/* One mounts[] entry on its own (a live mount: danaus-fsd's control socket,
+ * the manager's AddMount), checked as in a definition; errors name the key
+ * below where ("mount.branches[0].mode: ..."). */
+struct json_object;
+int pool_mount_parse(struct json_object *obj, const char *where, PoolMount **mountp, char *err,
+                     size_t n_err);
+PoolMount *pool_mount_free(PoolMount *m);
+/* True when the two mount points are equal or one is below the other. */
+bool pool_mountpoints_overlap(const char *a, const char *b);
 /* True for names usable as a pool (and in unit/slice names): [A-Za-z0-9_.]. */
 bool pool_name_valid(const char *name);
 /* True when the mount's top branch is read-only (the whole mount is then). */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 /*
- * Logging: one line per event on stderr as "program[pool]: LEVEL: message".
- * (systemd units capture stderr into the journal; structured POOL= fields
- * come with the manager issue.) Thread-safe: each line is one write(2).
+ * Logging: one event per call. To the journal, with the structured fields
+ * DANAUS_POOL= and POOL= (the pool), PRIORITY= and SYSLOG_IDENTIFIER=, when
+ * built with libsystemd and /run/systemd/journal/socket exists (checked at
+ * the first message); else one line on stderr as
+ * "program[pool]: LEVEL: message" with the same content. Thread-safe: each
+ * line is one write(2) or one journal datagram.
  */
 #include <stdbool.h>
 #include <syslog.h>
