@@ -69,11 +69,17 @@ struct FuseFront {
         struct fuse_session *se;
         bool mounted;
         Notifier notifier;
+        atomic_uint_fast64_t n_requests; /* counted by req_front() */
 };
 
+/* Every handler calls this once per request (the FORGETs, READDIRs and
+ * the rest): it also counts the request, for the mount's status. */
 static inline FuseFront *req_front(fuse_req_t req)
 {
-        return fuse_req_userdata(req);
+        FuseFront *f = fuse_req_userdata(req);
+
+        atomic_fetch_add_explicit(&f->n_requests, 1, memory_order_relaxed);
+        return f;
 }
 
 static inline CoreNode *front_node(FuseFront *f, fuse_ino_t ino)

@@ -618,3 +618,8 @@ size_t front_n_nodes(FuseFront *f)
 {
         return f->cf ? core_front_n_nodes(f->cf) : 0;
 }
+
+uint64_t front_n_requests(FuseFront *f)
+{
+        return atomic_load_explicit(&f->n_requests, memory_order_relaxed);
+}

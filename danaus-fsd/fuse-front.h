@@ -90,3 +90,5 @@ uint64_t front_n_notes(FuseFront *f);
 
 /* Nodes the kernel holds through this mount now (status, logs). */
 size_t front_n_nodes(FuseFront *f);
+/* FUSE requests this mount has handled since it was mounted (status). */
+uint64_t front_n_requests(FuseFront *f);

@@ -493,9 +493,12 @@ int core_rename(CoreFront *front, const CoreCred *cred, CoreNode *olddir, const 
                         notify_entry(olddir, oldname, dstn, false, front);
                         notify_entry(newdir, newname, srcn, false, front);
                 } else {
-                        /* the old name is gone; the new one names src now,
-                         * and what it named lost a link */
-                        notify_entry(olddir, oldname, srcn, true, front);
+                        /* the old name is gone, but src lives on under the
+                         * new one: an entry invalidation, never a delete
+                         * (which would make another mount's kernel take a
+                         * moved directory for removed); the new name names
+                         * src now, and what it named lost a link */
+                        notify_entry(olddir, oldname, srcn, false, front);
                         notify_entry(newdir, newname, dstn != srcn ? dstn : NULL,
                                      dstn && dstn != srcn, front);
                         if (dstn && dstn != srcn && S_ISDIR(dst.st_mode))

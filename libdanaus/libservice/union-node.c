@@ -522,7 +522,8 @@ int union_node_get(Union *u, UnionNode *dir, const char *name, UnionFound *f, Un
                         }
                         /* a directory has one name; a lower file the name
                          * it was last found by (copy-up goes there) */
-                        if (dir && (n->type == S_IFDIR || n->layers[0].branch != 0) &&
+                        if (dir && view.gen >= n->gen &&
+                            (n->type == S_IFDIR || n->layers[0].branch != 0) &&
                             (n->parent != dir || !n->name || strcmp(n->name, name) != 0))
                                 old_parent = set_name_locked(n, dir, name);
                         pthread_mutex_unlock(&n->mu);

@@ -397,11 +397,34 @@ typedef struct Move {
         LsNode *r_node; /* the copy's handle */
 } Move;
 
+/* The moved node's state: the copy, alone (a newer state than any lookup
+ * begun before). */
+static int move_set_state(Union *u, Move *m)
+{
+        UnionLayer *l = malloc(sizeof(*l)), *old;
+        unsigned n_old;
+
+        if (!l)
+                return -ENOMEM;
+        l->branch = 0;
+        l->node = ls_node_ref(m->r_node);
+        pthread_mutex_lock(&m->s->mu);
+        old = m->s->layers;
+        n_old = m->s->n_layers;
+        m->s->layers = l;
+        m->s->n_layers = 1;
+        m->s->impure = true;
+        m->s->gen = atomic_fetch_add(&u->gen, 1) + 1;
+        pthread_mutex_unlock(&m->s->mu);
+        union_layers_free(old, n_old);
+        return 0;
+}
+
 static int move_publish(Union *u, Move *m)
 {
         LsNode *p1top = NULL, *p2top = NULL, *stop = NULL;
         bool t_top = false, made_wh = false;
-        int old_lower, new_lower, r;
+        int old_lower, new_lower, r, r2;
 
         if (m->t) {
                 r = union_dir_empty(m->t);
@@ -483,30 +506,19 @@ static int move_publish(Union *u, Move *m)
                                 ls_node_unref(top1);
                         }
                 }
-                /* the moved node's state: the copy, alone */
-                {
-                        UnionLayer *l = malloc(sizeof(*l)), *old;
-                        unsigned n_old;
-
-                        if (!l) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        l->branch = 0;
-                        l->node = ls_node_ref(m->r_node);
-                        pthread_mutex_lock(&m->s->mu);
-                        old = m->s->layers;
-                        n_old = m->s->n_layers;
-                        m->s->layers = l;
-                        m->s->n_layers = 1;
-                        m->s->impure = true;
-                        m->s->gen = atomic_fetch_add(&u->gen, 1) + 1;
-                        pthread_mutex_unlock(&m->s->mu);
-                        union_layers_free(old, n_old);
-                }
+                r2 = move_set_state(u, m);
+                if (r >= 0)
+                        r = r2;
         }
         union_whiteout_remove(p2top, m->n2);
+        /* again, now that the old name is gone: a lookup of it while both
+         * names showed the tree may have taken the node's state back */
+        if (m->merged && r >= 0)
+                r = move_set_state(u, m);
         union_node_set_name(m->s, m->p2, m->n2);
+        pthread_mutex_lock(&m->s->mu);
+        m->s->gen = atomic_fetch_add(&u->gen, 1) + 1;
+        pthread_mutex_unlock(&m->s->mu);
         if (m->t)
                 node_mark_removed(m->t, m->p2, m->n2);
         union_node_touch(m->p1);

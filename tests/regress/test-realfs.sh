@@ -193,7 +193,23 @@ out=$("$DL" seekdir "$M/sd" 2000 change 2>&1) && r_ok "seekdir after changes: $(
 
 # --- cwd ---------------------------------------------------------------------
 mkdir -p "$M/cw/a/work" "$M/cw/b"
-: >"$T_DIR/cwd.stop"; rm -f "$T_DIR/cwd.stop"
+rm -f "$T_DIR/cwd.stop" "$T_DIR/cwd.ready"
+# The creator enters the directory before the mover starts (else its cd
+# races the first move), then creates by relative name while it moves.
+(
+        cd "$M/cw/a/work" || { echo "cd failed"; exit 0; }
+        : >"$T_DIR/cwd.ready"
+        while [ ! -e "$T_DIR/cwd.go" ]; do sleep 0.01; done
+        errs=0
+        for i in $(seq 1 400); do
+                echo "$i" >"f$i" 2>/dev/null || { errs=$((errs + 1)); [ $errs -le 2 ] && echo "create f$i: failed"; }
+                mkdir "d$i" 2>/dev/null || errs=$((errs + 1))
+        done
+        echo "$errs errors"
+) >"$T_DIR/cwd.out" &
+CREATOR=$!
+T_PIDS+=("$CREATOR")
+for _ in $(seq 500); do [ -e "$T_DIR/cwd.ready" ] && break; sleep 0.01; done
 (
         while [ ! -e "$T_DIR/cwd.stop" ]; do
                 mv "$M/cw/a/work" "$M/cw/b/work" 2>/dev/null
@@ -202,13 +218,11 @@ mkdir -p "$M/cw/a/work" "$M/cw/b"
 ) &
 MOVER=$!
 T_PIDS+=("$MOVER")
-out=$(cd "$M/cw/a/work" && errs=0 &&
-        for i in $(seq 1 400); do
-                echo "$i" >"f$i" 2>/dev/null || { errs=$((errs + 1)); [ $errs -le 2 ] && echo "create f$i: failed"; }
-                mkdir "d$i" 2>/dev/null || errs=$((errs + 1))
-        done && echo "$errs errors")
+: >"$T_DIR/cwd.go"
+wait "$CREATOR" 2>/dev/null || true
 : >"$T_DIR/cwd.stop"
 wait "$MOVER" 2>/dev/null || true
+out=$(cat "$T_DIR/cwd.out")
 expect "cwd: 800 creations by relative name in a directory being renamed" "$(echo $out)" "0 errors"
 n=$(find "$M/cw" -name 'f*' -type f | wc -l)
 expect "cwd: all files there" "$n" 400

@@ -2467,8 +2467,23 @@ static void *stress_renamer(void *arg)
                         atomic_store(&g_m_where, !where);
                 else if (r == -EBUSY)
                         atomic_fetch_add(&g_stress_ebusy, 1);
-                else
-                        stress_fail("rename m (%ld %ld): %d", 0, 0, r);
+                else {
+                        Listing l;
+                        char top[PATH_MAX];
+                        DIR *dd;
+                        struct dirent *de;
+
+                        stress_fail("rename m (%ld %ld): %d", where, 0, r);
+                        ulist(t, "", &l);
+                        for (int i = 0; i < l.n; i++)
+                                fprintf(stderr, "union root: %s\n", l.names[i]);
+                        snprintf(top, sizeof(top), "%s", t->br[0]);
+                        dd = opendir(top);
+                        while (dd && (de = readdir(dd)))
+                                fprintf(stderr, "top: %s\n", de->d_name);
+                        if (dd)
+                                closedir(dd);
+                }
                 usleep(2000);
         }
         return NULL;
