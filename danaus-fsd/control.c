@@ -153,7 +153,8 @@ static json_object *branches_to_json(const PoolMount *m)
         return arr;
 }
 
-static void status_visit(void *userdata, const PoolMount *m, size_t n_nodes)
+static void status_visit(void *userdata, const PoolMount *m, size_t n_nodes,
+                         uint64_t n_requests)
 {
         json_object *arr = userdata, *o = json_object_new_object();
 
@@ -165,6 +166,7 @@ static void status_visit(void *userdata, const PoolMount *m, size_t n_nodes)
             o, "copy_up", json_object_new_string(m->copy_up_volatile ? "volatile" : "durable"));
         json_object_object_add(o, "read_only", json_object_new_boolean(pool_mount_read_only(m)));
         json_object_object_add(o, "nodes", json_object_new_int64((int64_t)n_nodes));
+        json_object_object_add(o, "fuse_requests", json_object_new_int64((int64_t)n_requests));
         json_object_array_add(arr, o);
 }
 

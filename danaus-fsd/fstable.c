@@ -375,7 +375,8 @@ void fstable_foreach(FsTable *t, FsTableVisit visit, void *userdata)
 
                 if (e->running && !e->removing && e->front &&
                     !atomic_load_explicit(&e->ended, memory_order_acquire))
-                        visit(userdata, e->mount, front_n_nodes(e->front));
+                        visit(userdata, e->mount, front_n_nodes(e->front),
+                              front_n_requests(e->front));
         }
         pthread_mutex_unlock(&t->lock);
 }

@@ -55,7 +55,8 @@ int fstable_add(FsTable *t, PoolMount *m, char *err, size_t n_err);
 /* -ENOENT: no such mount; -EBUSY: busy and not forced. */
 int fstable_remove(FsTable *t, const char *mountpoint, bool force, char *err, size_t n_err);
 /* Calls visit for every mount served, under the table's lock. */
-typedef void (*FsTableVisit)(void *userdata, const PoolMount *m, size_t n_nodes);
+typedef void (*FsTableVisit)(void *userdata, const PoolMount *m, size_t n_nodes,
+                             uint64_t n_requests);
 void fstable_foreach(FsTable *t, FsTableVisit visit, void *userdata);
 /* After fstable_reap() returned 0: true when the service should end (the
  * last mount went away from outside, not through fstable_remove()). */

@@ -78,6 +78,9 @@ mps = sorted(m["mountpoint"] for m in s["mounts"])
 assert s["pool"] == "ctltest", s
 assert mps == [sys.argv[2] + "/mnt/a", sys.argv[2] + "/mnt/b"], mps
 assert s["requests"]["add_mount"] == 1, s
+# both fronts served requests (a is written to, b was read and written)
+fr = {m["mountpoint"]: m["fuse_requests"] for m in s["mounts"]}
+assert all(n > 0 for n in fr.values()), fr
 PY
 
 note "refusals: overlap, duplicate, bad definition, unknown mount, non-root caller"
