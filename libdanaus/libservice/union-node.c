@@ -429,6 +429,11 @@ static int node_match(UnionNode *x, const UnionFound *f)
 {
         if (x->removed || x->n_layers == 0)
                 return 0;
+        /* a directory's number is freed only with the directory, which this
+         * union marks removed (rmdir, replaced, moved top-only part): while
+         * a move shows it under two names, its handles differ */
+        if (x->type == S_IFDIR)
+                return 1;
         /* one branch, another handle: a reused number, not this object */
         if (x->layers[0].branch == f->layers[0].branch && x->layers[0].node != f->layers[0].node)
                 return 0;

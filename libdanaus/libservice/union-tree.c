@@ -43,9 +43,20 @@
 
 typedef struct DirSet {
         UnionNode **v;
-        uint64_t *mods; /* change count when recorded (copied directories) */
+        uint64_t *mods;   /* change count when recorded (copied directories) */
+        bool *renumbered; /* top-only when copied: the copy got a new number */
         size_t n, cap;
 } DirSet;
+
+static bool node_has_lower(UnionNode *n)
+{
+        bool lower;
+
+        pthread_mutex_lock(&n->mu);
+        lower = n->n_layers != 1 || n->layers[0].branch != 0;
+        pthread_mutex_unlock(&n->mu);
+        return lower;
+}
 
 static int dirset_add(DirSet *s, UnionNode *n, uint64_t mods)
 {
@@ -61,10 +72,18 @@ static int dirset_add(DirSet *s, UnionNode *n, uint64_t mods)
                 if (!m)
                         return -ENOMEM;
                 s->mods = m;
+                {
+                        bool *b = realloc(s->renumbered, cap * sizeof(*b));
+
+                        if (!b)
+                                return -ENOMEM;
+                        s->renumbered = b;
+                }
                 s->cap = cap;
         }
         s->v[s->n] = to_unode(ls_node_ref(&n->base));
         s->mods[s->n] = mods;
+        s->renumbered[s->n] = !node_has_lower(n);
         s->n++;
         return 0;
 }
@@ -75,6 +94,7 @@ static void dirset_clear(DirSet *s)
                 ls_node_unref(&s->v[i]->base);
         free(s->v);
         free(s->mods);
+        free(s->renumbered);
         memset(s, 0, sizeof(*s));
 }
 
@@ -154,16 +174,6 @@ static int lookup_node(Union *u, UnionNode *dir, const char *name, UnionNode **n
         if (r < 0)
                 return r;
         return union_node_get(u, dir, name, &f, np);
-}
-
-static bool node_has_lower(UnionNode *n)
-{
-        bool lower;
-
-        pthread_mutex_lock(&n->mu);
-        lower = n->n_layers != 1 || n->layers[0].branch != 0;
-        pthread_mutex_unlock(&n->mu);
-        return lower;
 }
 
 /* --- rmdir ---------------------------------------------------------------- */
@@ -372,6 +382,15 @@ static void rec_revalidate(Union *u, const DirSet *rec)
                 UnionNode *n = rec->v[i], *parent, *again;
                 char *name = NULL;
 
+                if (rec->renumbered[i]) {
+                        /* its top directory went with the old tree: the copy
+                         * is another directory (another number) */
+                        pthread_mutex_lock(&n->mu);
+                        n->removed = true;
+                        pthread_mutex_unlock(&n->mu);
+                        union_node_set_name(n, NULL, NULL);
+                        continue;
+                }
                 pthread_mutex_lock(&n->mu);
                 parent = n->parent ? to_unode(ls_node_ref(&n->parent->base)) : NULL;
                 if (n->name)
