@@ -164,15 +164,36 @@ int mount_prepare(const char *mountpoint, char *err, size_t n_err)
  * kernel ends page writeback before the reply): wait, for a few seconds at
  * most, until the connection has no request left that our threads have not
  * answered, so an abort cannot overtake them. */
+#define FUSECTL_DIR   "/sys/fs/fuse/connections"
+#define FUSECTL_MAGIC 0x65735543
+
+/* The fuse control filesystem, where each connection's count of requests
+ * in flight shows: systemd mounts it at boot; a host without systemd may
+ * not have it, so mount it (we run as root to mount FUSE anyway). */
+static bool fusectl_ready(void)
+{
+        struct statfs sfs;
+
+        if (statfs(FUSECTL_DIR, &sfs) == 0 && (unsigned long)sfs.f_type == FUSECTL_MAGIC)
+                return true;
+        if (mount("fusectl", FUSECTL_DIR, "fusectl", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) <
+            0) {
+                log_warning("cannot mount fusectl on " FUSECTL_DIR
+                            " (%m): a stop cannot wait for writes in flight");
+                return false;
+        }
+        return true;
+}
+
 static void mount_drain(int fd, const char *mountpoint)
 {
         char path[64], buf[32];
         struct stat st;
         int i;
 
-        if (fstat(fd, &st) < 0)
+        if (fstat(fd, &st) < 0 || !fusectl_ready())
                 return;
-        snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/waiting", minor(st.st_dev));
+        snprintf(path, sizeof(path), FUSECTL_DIR "/%u/waiting", minor(st.st_dev));
         for (i = 0; i < 500; i++) {
                 FILE *f = fopen(path, "re");
                 long n;

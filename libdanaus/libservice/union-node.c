@@ -598,6 +598,64 @@ void union_node_rekey(UnionNode *n, ino_t ino)
         pthread_mutex_unlock(&first->mu);
 }
 
+int union_node_renumber(UnionNode *n, UnionFound *f)
+{
+        Union *u = node_union(n);
+        UnionShard *a = shard_of(u, n->ino), *b = shard_of(u, f->ino);
+        UnionShard *first = a < b ? a : b, *second = a < b ? b : a;
+        mode_t type = f->st.st_mode & S_IFMT;
+        UnionLayer *drop = NULL;
+        unsigned n_drop = 0;
+        int r = 0;
+
+        if (type != n->type)
+                return -ESTALE;
+        pthread_mutex_lock(&first->mu);
+        if (second != first)
+                pthread_mutex_lock(&second->mu);
+        /* a lookup may already have made a node of the copy: keep that one */
+        for (UnionNode *x = b->buckets[bucket_of(b, f->ino)]; x && r == 0; x = x->hnext) {
+                if (x == n || x->ino != f->ino || x->type != type)
+                        continue;
+                pthread_mutex_lock(&x->mu);
+                if (!x->removed && x->n_layers > 0)
+                        r = -EEXIST;
+                pthread_mutex_unlock(&x->mu);
+        }
+        if (r == 0) {
+                pthread_mutex_lock(&n->mu);
+                drop = n->layers;
+                n_drop = n->n_layers;
+                n->layers = f->layers;
+                n->n_layers = f->n_layers;
+                n->impure = n->impure || f->impure;
+                n->gen = atomic_fetch_add(&u->gen, 1) + 1;
+                pthread_mutex_unlock(&n->mu);
+                f->layers = NULL;
+                f->n_layers = 0;
+                /* and its number, in the same critical section */
+                for (UnionNode **pp = &a->buckets[bucket_of(a, n->ino)]; *pp; pp = &(*pp)->hnext) {
+                        if (*pp == n) {
+                                *pp = n->hnext;
+                                a->n_nodes--;
+                                break;
+                        }
+                }
+                pthread_mutex_lock(&n->mu);
+                n->ino = f->ino;
+                pthread_mutex_unlock(&n->mu);
+                n->hnext = b->buckets[bucket_of(b, f->ino)];
+                b->buckets[bucket_of(b, f->ino)] = n;
+                if (++b->n_nodes > b->n_buckets * 2)
+                        shard_grow(b);
+        }
+        if (second != first)
+                pthread_mutex_unlock(&second->mu);
+        pthread_mutex_unlock(&first->mu);
+        union_layers_free(drop, n_drop);
+        return r;
+}
+
 UnionNode *union_node_new_root(Union *u, UnionFound *f)
 {
         UnionNode *n;

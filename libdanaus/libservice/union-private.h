@@ -168,6 +168,10 @@ int union_node_get(Union *u, UnionNode *dir, const char *name, UnionFound *f, Un
 UnionNode *union_node_find(Union *u, ino_t ino, mode_t type);
 /* Moves n to another number in the table (a copy-up that cannot keep it). */
 void union_node_rekey(UnionNode *n, ino_t ino);
+/* Directory n, copied under another number by a move, takes the copy f
+ * found (consumes f's layers) and that number; -EEXIST if a live node
+ * already holds it. */
+int union_node_renumber(UnionNode *n, UnionFound *f);
 UnionNode *union_node_new_root(Union *u, UnionFound *f);
 void union_node_set_name(UnionNode *n, UnionNode *parent, const char *name);
 /* Clears n's name if it is (parent, name): its name is gone. */

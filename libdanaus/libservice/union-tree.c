@@ -382,22 +382,32 @@ static void rec_revalidate(Union *u, const DirSet *rec)
                 UnionNode *n = rec->v[i], *parent, *again;
                 char *name = NULL;
 
-                if (rec->renumbered[i]) {
-                        /* its top directory went with the old tree: the copy
-                         * is another directory (another number) */
-                        pthread_mutex_lock(&n->mu);
-                        n->removed = true;
-                        pthread_mutex_unlock(&n->mu);
-                        union_node_set_name(n, NULL, NULL);
-                        continue;
-                }
                 pthread_mutex_lock(&n->mu);
                 parent = n->parent ? to_unode(ls_node_ref(&n->parent->base)) : NULL;
                 if (n->name)
                         name = strdup(n->name);
                 pthread_mutex_unlock(&n->mu);
-                if (parent && name && lookup_node(u, parent, name, &again) == 0)
+                if (rec->renumbered[i]) {
+                        /* its top directory went with the old tree: the copy
+                         * has another number, which the node takes, so held
+                         * handles (kernel dentries) follow it; if that fails,
+                         * the node is gone */
+                        UnionFound f;
+                        int r = parent && name ? union_resolve(parent, name, &f) : -ENOENT;
+
+                        if (r == 0) {
+                                r = union_node_renumber(n, &f);
+                                union_found_clear(&f);
+                        }
+                        if (r < 0) {
+                                pthread_mutex_lock(&n->mu);
+                                n->removed = true;
+                                pthread_mutex_unlock(&n->mu);
+                                union_node_set_name(n, NULL, NULL);
+                        }
+                } else if (parent && name && lookup_node(u, parent, name, &again) == 0) {
                         ls_node_unref(&again->base);
+                }
                 if (parent)
                         ls_node_unref(&parent->base);
                 free(name);

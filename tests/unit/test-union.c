@@ -1756,6 +1756,46 @@ START_TEST(test_rename_dir_parent_lower)
 }
 END_TEST
 
+/* A top-only directory inside a moved merged one is copied under another
+ * number; a handle held on it (a kernel dentry) must follow the move, not
+ * report its entries gone (difftest seed 2: lgetxattr ENOENT). */
+START_TEST(test_rename_dir_top_only_child_held)
+{
+        struct stat st;
+        LsNode *held, *deep, *c;
+        T t;
+
+        t_init(&t, 2);
+        hmkdir(&t, 1, "a");
+        hput(&t, 1, "a/low", "low");
+        t_union(&t, true);
+        ck_assert_int_eq(umkdir(&t, "a/f", 0755), 0);
+        ck_assert_int_eq(umkdir(&t, "a/f/g", 0755), 0);
+        ck_assert_int_eq(uwrite(&t, "a/f/f", O_CREAT, "top", 0), 0);
+        ck_assert_int_eq(uwrite(&t, "a/f/g/x", O_CREAT, "x", 0), 0);
+        ck_assert_int_eq(uwalk(&t, "a/f", &held), 0);
+        ck_assert_int_eq(uwalk(&t, "a/f/g", &deep), 0);
+        ck_assert_int_eq(umkdir(&t, "e", 0755), 0);
+        ck_assert_int_eq(urename(&t, "a", "e/f", RENAME_NOREPLACE), 0);
+        ck_assert_str_eq(uread(&t, "e/f/f/f"), "top");
+        ck_assert_int_eq(ls_ops(held)->lookup(held, "f", &c, &st), 0);
+        ck_assert(S_ISREG(st.st_mode));
+        ls_node_unref(c);
+        ck_assert_int_eq(ls_ops(deep)->lookup(deep, "x", &c, &st), 0);
+        ls_node_unref(c);
+        /* the same nodes as a new walk */
+        ck_assert_int_eq(uwalk(&t, "e/f/f", &c), 0);
+        ck_assert_ptr_eq(c, held);
+        ls_node_unref(c);
+        ck_assert_int_eq(uwalk(&t, "e/f/f/g", &c), 0);
+        ck_assert_ptr_eq(c, deep);
+        ls_node_unref(c);
+        ls_node_unref(deep);
+        ls_node_unref(held);
+        t_done(&t);
+}
+END_TEST
+
 /* --- handles, identity, nameless copy-up ------------------------------------ */
 
 /* Every branch a handle of one instance: the usual pool set-up. */
@@ -2646,6 +2686,7 @@ static Suite *union_suite(void)
             {"open_follows_copyup_threads", test_open_follows_copyup_threads, 60},
             {"copyup_ino_race", test_copyup_ino_race, 60},
             {"rename_dir_parent_lower", test_rename_dir_parent_lower, 60},
+            {"rename_dir_top_only_child_held", test_rename_dir_top_only_child_held, 60},
             {"shared_instance", test_shared_instance, 60},
             {"node_identity", test_node_identity, 60},
             {"nameless_copyup", test_nameless_copyup, 60},
