@@ -859,11 +859,22 @@ static int union_statfs(LsNode *node, struct statvfs *st)
 
 static int union_fsyncdir(LsNode *node, bool datasync)
 {
+        UnionNode *n = to_unode(node);
+        bool removed;
         LsNode *h;
         int r;
 
         /* the top directory, or the lower one (read-only) */
-        r = union_node_first(to_unode(node), &h, NULL);
+        r = union_node_first(n, &h, NULL);
+        if (r == -ENOENT) {
+                /* a directory held after its rmdir (or replacement) has
+                 * nothing left to sync: 0, as on a plain directory */
+                pthread_mutex_lock(&n->mu);
+                removed = n->removed;
+                pthread_mutex_unlock(&n->mu);
+                if (removed)
+                        return 0;
+        }
         if (r < 0)
                 return r;
         r = bops(h)->fsyncdir ? bops(h)->fsyncdir(h, datasync) : 0;

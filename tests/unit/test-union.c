@@ -1833,6 +1833,34 @@ START_TEST(test_shared_instance)
 }
 END_TEST
 
+/* fsync of a directory held open after its rmdir succeeds, as on a plain
+ * directory, also once the name is a file again (difftest seed 3 op 73534:
+ * fsync ENOENT). */
+START_TEST(test_fsyncdir_removed)
+{
+        LsNode *d, *m;
+        T t;
+
+        t_init(&t, 2);
+        hmkdir(&t, 1, "m");
+        t_union(&t, true);
+        ck_assert_int_eq(umkdir(&t, "d", 0755), 0);
+        ck_assert_int_eq(uwalk(&t, "d", &d), 0);
+        ck_assert_int_eq(uwalk(&t, "m", &m), 0);
+        ck_assert_int_eq(ls_ops(d)->fsyncdir(d, false), 0);
+        ck_assert_int_eq(ls_ops(m)->fsyncdir(m, true), 0);
+        ck_assert_int_eq(urmdir(&t, "d"), 0);
+        ck_assert_int_eq(urmdir(&t, "m"), 0);
+        ck_assert_int_eq(ls_ops(d)->fsyncdir(d, false), 0);
+        ck_assert_int_eq(ls_ops(m)->fsyncdir(m, true), 0);
+        ck_assert_int_eq(uwrite(&t, "d", O_CREAT | O_EXCL, "x", 0), 0);
+        ck_assert_int_eq(ls_ops(d)->fsyncdir(d, false), 0);
+        ls_node_unref(d);
+        ls_node_unref(m);
+        t_done(&t);
+}
+END_TEST
+
 /* A copy-up through one path is seen by every holder of the node. */
 START_TEST(test_node_identity)
 {
@@ -2688,6 +2716,7 @@ static Suite *union_suite(void)
             {"rename_dir_parent_lower", test_rename_dir_parent_lower, 60},
             {"rename_dir_top_only_child_held", test_rename_dir_top_only_child_held, 60},
             {"shared_instance", test_shared_instance, 60},
+            {"fsyncdir_removed", test_fsyncdir_removed, 60},
             {"node_identity", test_node_identity, 60},
             {"nameless_copyup", test_nameless_copyup, 60},
             {"nocopyup_fsyncdir_tmpfile", test_nocopyup_fsyncdir_tmpfile, 60},
