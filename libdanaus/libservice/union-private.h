@@ -241,6 +241,13 @@ int union_dir_empty(UnionNode *dir);
 /* Every visible name of directory dir (strings owned by the caller). */
 int union_dir_names(UnionNode *dir, char ***namesp, size_t *np);
 void union_names_free(char **names, size_t n);
+/* A growing list of names; union_names_fill() is an LsFillDir that copies
+ * each name into it (free with union_names_free(l.v, l.n)). */
+typedef struct UnionNames {
+        char **v;
+        size_t n, cap;
+} UnionNames;
+int union_names_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type);
 
 /* union-file.c */
 int union_open(LsNode *node, int flags, LsFile **filep);

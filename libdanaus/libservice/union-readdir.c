@@ -216,14 +216,9 @@ int union_dir_empty(UnionNode *dir)
         return r == 1 ? -ENOTEMPTY : r;
 }
 
-typedef struct Names {
-        char **v;
-        size_t n, cap;
-} Names;
-
-static int names_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type)
+int union_names_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type)
 {
-        Names *l = ctx;
+        UnionNames *l = ctx;
 
         (void)ino;
         (void)d_type;
@@ -245,8 +240,8 @@ static int names_fill(void *ctx, const char *name, ino_t ino, unsigned char d_ty
 
 int union_dir_names(UnionNode *dir, char ***namesp, size_t *np)
 {
-        Names l = {0};
-        int r = union_readdir(&dir->base, names_fill, &l);
+        UnionNames l = {0};
+        int r = union_readdir(&dir->base, union_names_fill, &l);
 
         if (r < 0) {
                 union_names_free(l.v, l.n);

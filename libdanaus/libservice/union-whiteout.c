@@ -137,40 +137,13 @@ int union_lower_has(UnionNode *dir, const char *name)
         return r;
 }
 
-typedef struct NameList {
-        char **v;
-        size_t n, cap;
-} NameList;
-
-static int name_list_fill(void *ctx, const char *name, ino_t ino, unsigned char d_type)
-{
-        NameList *l = ctx;
-
-        (void)ino;
-        (void)d_type;
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 16;
-                char **v = realloc(l->v, cap * sizeof(*v));
-
-                if (!v)
-                        return -ENOMEM;
-                l->v = v;
-                l->cap = cap;
-        }
-        l->v[l->n] = strdup(name);
-        if (!l->v[l->n])
-                return -ENOMEM;
-        l->n++;
-        return 0;
-}
-
 /* Empties top directory handle d. Depth is bounded by the heap only. */
 static int remove_contents(LsNode *d)
 {
-        NameList l = {0};
+        UnionNames l = {0};
         int r;
 
-        r = bops(d)->readdir(d, name_list_fill, &l);
+        r = bops(d)->readdir(d, union_names_fill, &l);
         for (size_t i = 0; r >= 0 && i < l.n; i++)
                 r = union_top_remove_tree(d, l.v[i]);
         union_names_free(l.v, l.n);
